@@ -1,0 +1,292 @@
+/**
+ * The one configuration schema. Every option has its doc, default and environment variable
+ * here; nothing else in chatfabric reads process.env. A JSON file given with `--config path`
+ * (or CONFIG_FILE) is loaded over the defaults, and the environment wins over the file.
+ */
+import convict from 'convict';
+import os from 'node:os';
+
+convict.addFormat({
+  name: 'positive-int',
+  coerce: (v: unknown) => (typeof v === 'string' ? Number(v) : v),
+  validate(v: unknown) {
+    if (!Number.isSafeInteger(v) || (v as number) <= 0) throw new Error('must be a positive integer');
+  },
+});
+convict.addFormat({
+  name: 'subject-token',
+  validate(v: unknown) {
+    if (typeof v !== 'string' || !/^[A-Za-z0-9_-]+$/.test(v)) throw new Error('must be letters, digits, "_" or "-"');
+  },
+});
+convict.addFormat({
+  name: 'url-list',
+  validate(v: unknown) {
+    if (typeof v !== 'string' || v.trim() === '') throw new Error('must be one URL or a comma-separated list');
+    for (const part of v.split(',')) {
+      const url = new URL(part.trim().includes('://') ? part.trim() : `nats://${part.trim()}`);
+      if (!url.hostname) throw new Error(`"${part}" has no host`);
+    }
+  },
+});
+convict.addFormat({
+  name: 'redis-url',
+  validate(v: unknown) {
+    if (typeof v !== 'string') throw new Error('must be a string');
+    const url = new URL(v);
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error('must start with redis:// or rediss://');
+  },
+});
+
+export const schema = {
+  mode: {
+    doc: 'fabric: NATS and Redis join workers into one cluster. memory: one process, in-memory broker, presence and history (no servers needed).',
+    format: ['fabric', 'memory'],
+    default: 'fabric',
+    env: 'CHATFABRIC_MODE',
+  },
+  host: { doc: 'Address the HTTP/WebSocket server binds.', format: String, default: '0.0.0.0', env: 'HOST' },
+  port: { doc: 'Port the HTTP/WebSocket server listens on.', format: 'port', default: 8080, env: 'PORT', arg: 'port' },
+  worker: {
+    id: {
+      doc: 'Name of this worker in logs, welcome frames and presence owners. Empty: <hostname>-<pid>.',
+      format: String,
+      default: '',
+      env: 'WORKER_ID',
+    },
+    shard: {
+      doc: 'Shard index of this worker (PM2 sets NODE_APP_INSTANCE in cluster mode).',
+      format: String,
+      default: '0',
+      env: 'NODE_APP_INSTANCE',
+    },
+  },
+  nats: {
+    url: {
+      doc: 'NATS server URL, or a comma-separated list of a cluster\'s servers; the client fails over between them.',
+      format: 'url-list',
+      default: 'nats://127.0.0.1:4222',
+      env: 'NATS_URL',
+    },
+    subjectPrefix: {
+      doc: 'First token of every subject chatfabric uses (rooms: <prefix>.room.<room>).',
+      format: 'subject-token',
+      default: 'chatfabric',
+      env: 'NATS_SUBJECT_PREFIX',
+    },
+    requestTimeoutMs: {
+      doc: 'How long a direct message waits for the recipient\'s worker to confirm delivery.',
+      format: 'positive-int',
+      default: 2000,
+      env: 'NATS_REQUEST_TIMEOUT_MS',
+    },
+  },
+  redis: {
+    url: { doc: 'Redis server URL.', format: 'redis-url', default: 'redis://127.0.0.1:6379', env: 'REDIS_URL' },
+    keyPrefix: {
+      doc: 'Prefix of every Redis key chatfabric writes, so several deployments can share one Redis.',
+      format: String,
+      default: 'chatfabric:',
+      env: 'REDIS_KEY_PREFIX',
+    },
+    commandTimeoutMs: {
+      doc: 'A Redis command that takes longer fails (presence and history then degrade, chat goes on).',
+      format: 'positive-int',
+      default: 2000,
+      env: 'REDIS_COMMAND_TIMEOUT_MS',
+    },
+  },
+  presence: {
+    heartbeatMs: {
+      doc: 'How often a worker refreshes all its users\' presence, in one round trip.',
+      format: 'positive-int',
+      default: 5000,
+      env: 'PRESENCE_HEARTBEAT_MS',
+    },
+    ttlMs: {
+      doc: 'Presence entries not refreshed for this long expire (a crashed worker\'s users vanish).',
+      format: 'positive-int',
+      default: 15000,
+      env: 'PRESENCE_TTL_MS',
+    },
+    reapIntervalMs: {
+      doc: 'How often a worker removes expired room members and announces their leave.',
+      format: 'positive-int',
+      default: 1000,
+      env: 'PRESENCE_REAP_INTERVAL_MS',
+    },
+  },
+  history: {
+    size: { doc: 'Messages kept per room.', format: 'positive-int', default: 1000, env: 'HISTORY_SIZE' },
+    onJoin: {
+      doc: 'Messages sent to a client that joins a room without resuming (extended dialect). 0 sends none.',
+      format: 'nat',
+      default: 50,
+      env: 'HISTORY_ON_JOIN',
+    },
+    idleTtlSec: {
+      doc: 'A room\'s history expires after this long without a message.',
+      format: 'positive-int',
+      default: 7 * 24 * 3600,
+      env: 'HISTORY_IDLE_TTL_SEC',
+    },
+  },
+  limits: {
+    maxFrameBytes: {
+      doc: 'Largest frame accepted; a larger one gets a frame_too_large error and the connection stays up.',
+      format: 'positive-int',
+      default: 16 * 1024,
+      env: 'MAX_FRAME_BYTES',
+    },
+    maxPayloadBytes: {
+      doc: 'Hard cap on one WebSocket message; above it the socket is closed with 1009 before the frame is read.',
+      format: 'positive-int',
+      default: 1024 * 1024,
+      env: 'MAX_PAYLOAD_BYTES',
+    },
+    maxMessageLength: {
+      doc: 'Longest chat or direct message, in Unicode code points.',
+      format: 'positive-int',
+      default: 2000,
+      env: 'MAX_MESSAGE_LENGTH',
+    },
+    ratePerSec: {
+      doc: 'Frames per second a connection may send on average (token bucket).',
+      format: 'positive-int',
+      default: 20,
+      env: 'RATE_LIMIT_PER_SEC',
+    },
+    rateBurst: {
+      doc: 'Frames a connection may send in a burst above the average rate.',
+      format: 'positive-int',
+      default: 40,
+      env: 'RATE_LIMIT_BURST',
+    },
+    maxErrors: {
+      doc: 'Bad frames or rate-limit hits allowed per abuse window; one more closes the connection with 4002.',
+      format: 'positive-int',
+      default: 30,
+      env: 'ABUSE_MAX_ERRORS',
+    },
+    abuseWindowMs: { doc: 'Length of the abuse window.', format: 'positive-int', default: 10000, env: 'ABUSE_WINDOW_MS' },
+    maxBufferedBytes: {
+      doc: 'A client whose unsent data passes this is too slow: closed with 4003, it resumes on reconnect.',
+      format: 'positive-int',
+      default: 1024 * 1024,
+      env: 'MAX_BUFFERED_BYTES',
+    },
+    maxConnections: {
+      doc: 'Connections one worker accepts (the machine allows 20,000 open files per process).',
+      format: 'positive-int',
+      default: 15000,
+      env: 'MAX_CONNECTIONS',
+    },
+  },
+  ws: {
+    pingIntervalMs: {
+      doc: 'Interval of WebSocket pings; a client that misses one full interval is closed with 4004.',
+      format: 'positive-int',
+      default: 25000,
+      env: 'PING_INTERVAL_MS',
+    },
+    roomLingerMs: {
+      doc: 'How long a worker keeps a room subscription after its last local member left (avoids churn).',
+      format: 'nat',
+      default: 1000,
+      env: 'ROOM_LINGER_MS',
+    },
+  },
+  drain: {
+    timeoutMs: {
+      doc: 'Upper bound of a graceful shutdown; after it the worker exits anyway.',
+      format: 'positive-int',
+      default: 8000,
+      env: 'DRAIN_TIMEOUT_MS',
+    },
+  },
+  log: {
+    level: {
+      doc: 'pino log level.',
+      format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      default: 'info',
+      env: 'LOG_LEVEL',
+    },
+    pretty: { doc: 'Human-readable logs instead of JSON (development).', format: Boolean, default: false, env: 'LOG_PRETTY' },
+  },
+  configFile: {
+    doc: 'Optional JSON file with any of these options.',
+    format: String,
+    default: '',
+    env: 'CONFIG_FILE',
+    arg: 'config',
+  },
+};
+
+
+/** The plain object shape of the schema. */
+export interface ConfigShape {
+  mode: 'fabric' | 'memory';
+  host: string;
+  port: number;
+  worker: { id: string; shard: string };
+  nats: { url: string; subjectPrefix: string; requestTimeoutMs: number };
+  redis: { url: string; keyPrefix: string; commandTimeoutMs: number };
+  presence: { heartbeatMs: number; ttlMs: number; reapIntervalMs: number };
+  history: { size: number; onJoin: number; idleTtlSec: number };
+  limits: {
+    maxFrameBytes: number;
+    maxPayloadBytes: number;
+    maxMessageLength: number;
+    ratePerSec: number;
+    rateBurst: number;
+    maxErrors: number;
+    abuseWindowMs: number;
+    maxBufferedBytes: number;
+    maxConnections: number;
+  };
+  ws: { pingIntervalMs: number; roomLingerMs: number };
+  drain: { timeoutMs: number };
+  log: { level: string; pretty: boolean };
+  configFile: string;
+}
+
+/** An invalid configuration; main prints its message and exits with status 2. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Loads and validates the configuration from defaults, the optional file, the environment and
+ * argv. Throws ConfigError naming every bad option.
+ */
+export function loadConfig(opts: { env?: NodeJS.ProcessEnv; args?: string[] } = {}): ConfigShape {
+  let conf: convict.Config<ConfigShape>;
+  try {
+    conf = convict<ConfigShape>(schema as unknown as convict.Schema<ConfigShape>, {
+      env: opts.env ?? process.env,
+      args: opts.args ?? process.argv.slice(2),
+    });
+    // loadFile re-applies the environment and arguments after the file, so they win over it.
+    const file = conf.get('configFile');
+    if (file) conf.loadFile(file);
+    conf.validate({ allowed: 'strict' });
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
+  }
+  const config = conf.getProperties();
+  if (config.presence.ttlMs <= config.presence.heartbeatMs) {
+    throw new ConfigError(
+      `invalid configuration: presence.ttlMs (PRESENCE_TTL_MS=${config.presence.ttlMs}) must be greater than presence.heartbeatMs (PRESENCE_HEARTBEAT_MS=${config.presence.heartbeatMs})`,
+    );
+  }
+  if (config.limits.maxFrameBytes > config.limits.maxPayloadBytes) {
+    throw new ConfigError('invalid configuration: limits.maxFrameBytes must not exceed limits.maxPayloadBytes');
+  }
+  if (!config.worker.id) config.worker.id = `${os.hostname()}-${process.pid}`;
+  return config;
+}
+
+/** The NATS server list from the url option. */
+export function natsServers(config: ConfigShape): string[] {
+  return config.nats.url.split(',').map((s) => s.trim()).filter(Boolean);
+}

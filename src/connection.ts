@@ -1,0 +1,212 @@
+import { randomBytes } from 'node:crypto';
+import type { RawData, WebSocket } from 'ws';
+import {
+  CloseCode,
+  encode,
+  ErrorCode,
+  legacySystem,
+  parseRequest,
+  ProtocolError,
+  type Dialect,
+  type ParseLimits,
+  type Ref,
+  type Request,
+  type ServerFrame,
+} from './protocol';
+import type { Logger } from './log';
+import type { Metrics } from './metrics';
+
+export interface ClientLimits extends ParseLimits {
+  ratePerSec: number;
+  rateBurst: number;
+  maxErrors: number;
+  abuseWindowMs: number;
+  maxBufferedBytes: number;
+}
+
+export interface ClientHooks {
+  /** Runs one request; requests of one client run one at a time, in arrival order. */
+  onRequest(client: Client, request: Request): Promise<void>;
+  /** Called exactly once when the client is gone, whoever closed it. */
+  onGone(client: Client, code: number): void;
+}
+
+interface Replay {
+  room: string;
+  queue: { text: string; id: number | null }[];
+}
+
+const CLOSE_GRACE_MS = 2000;
+
+/**
+ * One client connection: parsing, validation, rate limiting, abuse control, backpressure and
+ * liveness. It knows nothing of rooms beyond which one it is in; the node decides what to do.
+ */
+export class Client {
+  /** Unique per connection, also across workers: "<worker>/<random>". */
+  readonly key: string;
+  /** The room the client is in; null until the first join completes. */
+  room: string | null = null;
+  /** True once the username is claimed and the client is registered. */
+  ready = false;
+  /** Set when the client was displaced (same user elsewhere): no leave events on close. */
+  quiet = false;
+  closed = false;
+  /** Set by pings: false after a ping until the pong arrives. */
+  alive = true;
+
+  private replay: Replay | null = null;
+  /** Ids of the current room up to this one were sent by the last history replay. */
+  private replayedUpTo = 0;
+  private tokens: number;
+  private refilled = Date.now();
+  private errorTimes: number[] = [];
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly user: string,
+    readonly dialect: Dialect,
+    /** sha256 of the client's session token, or '' */
+    readonly session: string,
+    worker: string,
+    private readonly limits: ClientLimits,
+    private readonly hooks: ClientHooks,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {
+    this.key = `${worker}/${randomBytes(6).toString('hex')}`;
+    this.tokens = limits.rateBurst;
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('pong', () => (this.alive = true));
+    ws.on('close', (code) => this.gone(code));
+    ws.on('error', (err) => this.log.debug({ err, user }, 'client socket error'));
+  }
+
+  get connId(): string {
+    return this.key.slice(this.key.lastIndexOf('/') + 1);
+  }
+
+  /** Requests that arrive before `setup` settles wait for it. */
+  startAfter(setup: Promise<void>): void {
+    this.chain = setup.catch(() => undefined);
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.closed) return;
+    if (isBinary) {
+      return this.reject(new ProtocolError(ErrorCode.BinaryFrame, 'binary frames are not supported; send JSON text frames'));
+    }
+    if (!this.takeToken()) {
+      return this.reject(
+        new ProtocolError(ErrorCode.RateLimited, `too many frames: the limit is ${this.limits.ratePerSec} per second; this one was dropped`),
+      );
+    }
+    const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+    let request: Request;
+    try {
+      // Size first: an oversize frame is refused without decoding it.
+      const text = bytes > this.limits.maxFrameBytes ? '' : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8');
+      request = parseRequest(text, bytes, this.dialect, this.limits);
+    } catch (err) {
+      return this.reject(err);
+    }
+    this.metrics.messagesIn.inc({ kind: request.kind });
+    this.chain = this.chain
+      .then(() => (this.closed ? undefined : this.hooks.onRequest(this, request)))
+      .catch((err) => this.reject(err, request.ref));
+  }
+
+  /** Answers a failed request with an error frame; counts it towards the abuse limit. */
+  reject(err: unknown, ref?: Ref): void {
+    if (!(err instanceof ProtocolError)) {
+      this.log.error({ err, user: this.user }, 'request failed');
+      err = new ProtocolError(ErrorCode.Unavailable, 'the server could not complete the request; try again', ref);
+    }
+    const e = err as ProtocolError;
+    this.sendError(e.code, e.message, e.ref ?? ref);
+    if (e.code === ErrorCode.Unavailable) return; // the server's fault, not the client's
+    const now = Date.now();
+    this.errorTimes.push(now);
+    while (this.errorTimes.length && this.errorTimes[0] <= now - this.limits.abuseWindowMs) this.errorTimes.shift();
+    if (this.errorTimes.length > this.limits.maxErrors) {
+      this.close(CloseCode.Abuse, 'too many bad frames');
+    }
+  }
+
+  sendError(code: ErrorCode, message: string, ref?: Ref): void {
+    this.metrics.errors.inc({ code });
+    if (this.dialect === 'v1') this.sendFrame({ type: 'error', code, message, ...(ref !== undefined && { ref }) });
+    else this.send(encode(legacySystem(`error: ${message}`, this.room ?? '', { code })));
+  }
+
+  sendFrame(frame: ServerFrame): void {
+    this.send(encode(frame));
+  }
+
+  /** Sends an encoded frame, closing the client if it cannot keep up. */
+  send(text: string): void {
+    if (this.closed) return;
+    this.ws.send(text);
+    this.metrics.messagesOut.inc();
+    // ws queues without limit; a reader that falls this far behind is cut loose to resume later.
+    if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
+      this.close(CloseCode.SlowConsumer, 'too slow: reconnect and resume');
+    }
+  }
+
+  /** Live traffic for a room: held while that room's history is being replayed, deduplicated after. */
+  deliver(room: string, text: string, id: number | null): void {
+    if (this.replay?.room === room) {
+      this.replay.queue.push({ text, id });
+      return;
+    }
+    if (room !== this.room) return;
+    if (id !== null && id <= this.replayedUpTo) return;
+    this.send(text);
+  }
+
+  /** From now on, live frames of `room` wait until endReplay. */
+  beginReplay(room: string): void {
+    this.replay = { room, queue: [] };
+  }
+
+  /** Releases the held frames that the replay (which ended at `lastId`) did not already cover. */
+  endReplay(lastId: number): void {
+    const replay = this.replay;
+    this.replay = null;
+    if (!replay) return;
+    this.replayedUpTo = lastId;
+    for (const f of replay.queue) if (f.id === null || f.id > lastId) this.send(f.text);
+  }
+
+  /** Drops held frames without sending them (the join failed). */
+  abortReplay(): void {
+    this.replay = null;
+  }
+
+  /** Closes with a code; onGone runs now, not after the close handshake. Safe to call twice. */
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.metrics.closes.inc({ code: String(code) });
+    this.ws.close(code, reason);
+    // A peer that never answers the close handshake must not hold the socket forever.
+    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
+    this.gone(code);
+  }
+
+  private gone(code: number): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.hooks.onGone(this, code);
+  }
+
+  private takeToken(): boolean {
+    const now = Date.now();
+    this.tokens = Math.min(this.limits.rateBurst, this.tokens + ((now - this.refilled) / 1000) * this.limits.ratePerSec);
+    this.refilled = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}

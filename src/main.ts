@@ -1,0 +1,84 @@
+/**
+ * Worker entry: load config, listen at once (so /healthz answers), connect NATS and Redis with
+ * retries, then serve chat; on SIGINT/SIGTERM drain within a bounded time and exit.
+ */
+import { ConfigError, loadConfig, type ConfigShape } from './config';
+import { fabricBackends, memoryBackends, type Backends } from './fabric';
+import { createLogger } from './log';
+import { Metrics } from './metrics';
+import { ChatNode } from './node';
+import { createServer } from './server';
+
+async function main(): Promise<void> {
+  let config: ConfigShape;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`chatfabric: ${err.message}\n`);
+    process.exit(2);
+  }
+  const log = createLogger({ level: config.log.level, pretty: config.log.pretty, worker: config.worker.id, shard: config.worker.shard });
+  const metrics = new Metrics({ worker: config.worker.id });
+  const abort = new AbortController();
+  let backends: Backends | null = null;
+  let node: ChatNode | null = null;
+  let stopping = false;
+
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+
+  const server = createServer({
+    maxPayloadBytes: config.limits.maxPayloadBytes,
+    maxConnections: config.limits.maxConnections,
+    log,
+    metrics,
+    worker: config.worker.id,
+    node: () => node,
+    readiness: () => {
+      const checks = backends ? backends.healthy() : { nats: false, redis: false };
+      return { ready: !!node && !stopping && checks.nats && checks.redis, checks: { ...checks, draining: stopping } };
+    },
+  });
+  server.on('error', (err) => {
+    log.fatal({ err, port: config.port }, 'cannot listen');
+    process.exit(1);
+  });
+  await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+  log.info({ host: config.host, port: config.port, mode: config.mode }, 'listening');
+
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, budgetMs: config.drain.timeoutMs }, 'draining');
+    const deadline = setTimeout(() => {
+      log.warn('drain budget exceeded; exiting anyway');
+      process.exit(1);
+    }, config.drain.timeoutMs);
+    deadline.unref();
+    abort.abort();
+    server.close();
+    await node?.drain();
+    await backends?.close();
+    log.info('drained; bye');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  try {
+    backends = config.mode === 'memory' ? memoryBackends(config) : await fabricBackends(config, log, metrics, abort.signal);
+  } catch (err) {
+    if (abort.signal.aborted) return; // shutting down before we were up
+    throw err;
+  }
+  node = new ChatNode({ ...backends, config, log, metrics });
+  node.start();
+  log.info('ready');
+  // PM2's wait_ready: report ready only once NATS and Redis are connected.
+  process.send?.('ready');
+}
+
+main().catch((err) => {
+  process.stderr.write(`chatfabric: fatal: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

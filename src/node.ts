@@ -1,0 +1,436 @@
+import { createHash } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import type { Broker, RoomEvent, UserEvent } from './broker/types';
+import { handleRequest } from './commands';
+import type { ConfigShape } from './config';
+import { Client } from './connection';
+import type { History } from './history/types';
+import { Hub } from './hub';
+import type { Logger } from './log';
+import type { Metrics } from './metrics';
+import type { Owner, Presence } from './presence/types';
+import {
+  CloseCode,
+  DEFAULT_ROOM,
+  encode,
+  ErrorCode,
+  joinedText,
+  legacyChat,
+  legacySystem,
+  leftText,
+  ProtocolError,
+  SUBPROTOCOL_V1,
+  type Dialect,
+  type HistoryBatch,
+  type LeaveReason,
+  type Ref,
+} from './protocol';
+
+export interface NodeDeps {
+  broker: Broker;
+  presence: Presence;
+  history: History;
+  config: ConfigShape;
+  log: Logger;
+  metrics: Metrics;
+}
+
+/** What a client asked for in its connection URL. */
+export interface ConnectParams {
+  user: string;
+  dialect: Dialect;
+  /** The client's session token (extended dialect), or undefined. */
+  session?: string;
+  room?: string;
+  after?: number;
+}
+
+/**
+ * One worker's chat node: it owns the hub and wires it to the broker, presence and history.
+ * Every chat message takes one path: validate (connection), append (history), publish (broker),
+ * and fan-out from the broker handler on every worker, the sender's included.
+ */
+export class ChatNode {
+  readonly hub = new Hub();
+  readonly worker: string;
+  readonly shard: string;
+  draining = false;
+  private readonly roomWatches = new Map<string, Promise<void>>();
+  private readonly lingering = new Map<string, NodeJS.Timeout>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly pending = new Set<Promise<unknown>>();
+
+  constructor(readonly deps: NodeDeps) {
+    this.worker = deps.config.worker.id;
+    this.shard = deps.config.worker.shard;
+  }
+
+  get config(): ConfigShape {
+    return this.deps.config;
+  }
+
+  /** Starts the broker handlers and the heartbeat, reaper and ping timers. */
+  start(): void {
+    this.deps.broker.setHandlers({
+      onRoomEvent: (room, event) => this.onRoomEvent(room, event),
+      onUserEvent: (user, event) => this.onUserEvent(user, event),
+    });
+    const { presence, ws } = this.deps.config;
+    this.every(presence.heartbeatMs, () => this.heartbeat());
+    this.every(presence.reapIntervalMs, () => this.reap());
+    this.every(ws.pingIntervalMs, () => this.pingAll());
+  }
+
+  private every(ms: number, fn: () => Promise<void> | void): void {
+    let running = false;
+    const t = setInterval(async () => {
+      if (running) return; // never stack a slow round on the previous one
+      running = true;
+      try {
+        await fn();
+      } finally {
+        running = false;
+      }
+    }, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  // ------------------------------------------------------------ connections
+
+  /** Takes over an upgraded socket: claims the name, registers, welcomes and joins the first room. */
+  accept(ws: WebSocket, params: ConnectParams): Client {
+    const { config, metrics, log } = this.deps;
+    const session = params.session ? createHash('sha256').update(params.session).digest('hex').slice(0, 32) : '';
+    const client = new Client(ws, params.user, params.dialect, session, this.worker, config.limits, {
+      onRequest: (c, req) => handleRequest(this, c, req),
+      onGone: (c, code) => this.track(this.onGone(c, code)),
+    }, metrics, log);
+    client.startAfter(this.track(this.setUp(client, params)));
+    return client;
+  }
+
+  private async setUp(client: Client, params: ConnectParams): Promise<void> {
+    const { presence, broker, log } = this.deps;
+    let claim;
+    try {
+      claim = await presence.claim(client.user, this.ownerOf(client));
+    } catch (err) {
+      log.warn({ err, user: client.user }, 'cannot claim username: presence unavailable');
+      this.deps.metrics.degraded.inc({ operation: 'claim' });
+      client.sendError(ErrorCode.Unavailable, 'presence is unavailable; try again shortly');
+      return client.close(CloseCode.TryAgainLater, 'presence unavailable');
+    }
+    if (!claim.ok) {
+      client.sendError(ErrorCode.UsernameTaken, `username "${client.user}" is already taken; choose another`);
+      return client.close(CloseCode.UsernameTaken, 'username taken');
+    }
+    if (client.closed) {
+      // Gone while we claimed: give the name back.
+      await presence.release(client.user, this.ownerOf(client)).catch(() => undefined);
+      return;
+    }
+    if (claim.replaced) {
+      // Our own session reconnected: tell the old connection, wherever it is, to step aside.
+      await broker.sendToUser(client.user, { kind: 'replaced', by: client.key }).catch(() => false);
+    }
+    const displaced = this.hub.add(client);
+    if (displaced) this.displace(displaced, CloseCode.SessionReplaced, 'replaced by a newer connection');
+    this.deps.metrics.connections.set(this.hub.size);
+    await broker.watchUser(client.user).catch((err) => log.warn({ err, user: client.user }, 'cannot watch user for direct messages'));
+    client.ready = true;
+    if (client.dialect === 'v1') {
+      const { limits, history } = this.deps.config;
+      client.sendFrame({
+        type: 'welcome',
+        user: client.user,
+        room: params.room ?? DEFAULT_ROOM,
+        worker: this.worker,
+        shard: this.shard,
+        protocol: SUBPROTOCOL_V1,
+        limits: {
+          maxFrameBytes: limits.maxFrameBytes,
+          maxMessageLength: limits.maxMessageLength,
+          historyOnJoin: history.onJoin,
+          ratePerSec: limits.ratePerSec,
+        },
+      });
+    }
+    try {
+      await this.join(client, params.room ?? DEFAULT_ROOM, params.after);
+    } catch (err) {
+      log.warn({ err, user: client.user }, 'first join failed');
+      client.sendError(ErrorCode.Unavailable, 'cannot join a room now; try again shortly');
+      client.close(CloseCode.TryAgainLater, 'fabric unavailable');
+    }
+    log.debug({ user: client.user, dialect: client.dialect, key: client.key }, 'client connected');
+  }
+
+  /** Closes a client whose name another connection now holds, without leave events or release. */
+  private displace(client: Client, code: number, reason: string): void {
+    client.quiet = true;
+    client.close(code, reason);
+  }
+
+  private async onGone(client: Client, code: number): Promise<void> {
+    const { presence, broker, log, metrics } = this.deps;
+    const holder = this.hub.remove(client);
+    metrics.connections.set(this.hub.size);
+    if (holder) await broker.unwatchUser(client.user).catch(() => undefined);
+    const room = client.room;
+    if (room) this.leaveLocal(client, room);
+    if (!client.ready || client.quiet) return;
+    try {
+      await presence.release(client.user, this.ownerOf(client));
+    } catch (err) {
+      metrics.degraded.inc({ operation: 'release' });
+      log.warn({ err, user: client.user }, 'presence release failed; the entry will expire');
+    }
+    if (room) await this.announceLeft(room, client.user, 'disconnected');
+    log.debug({ user: client.user, code }, 'client gone');
+  }
+
+  ownerOf(client: Client): Owner {
+    return { worker: this.worker, conn: client.connId, session: client.session };
+  }
+
+  // ------------------------------------------------------------ rooms
+
+  /**
+   * Moves the client into `room` (or re-syncs it if already there): subscribe if first here,
+   * leave the previous room, record presence, announce, then send the member list and history
+   * while live frames for the room are held back, so the client sees history then live, no dupes.
+   */
+  async join(client: Client, room: string, after?: number, ref?: Ref): Promise<void> {
+    const prev = client.room;
+    if (prev === room) return this.sendRoomState(client, room, after, ref);
+    client.beginReplay(room);
+    this.hub.join(client, room);
+    try {
+      await this.watch(room);
+    } catch (err) {
+      client.abortReplay();
+      this.leaveLocal(client, room);
+      throw new ProtocolError(ErrorCode.Unavailable, `cannot join ${room} now: the fabric is unavailable`, ref);
+    }
+    if (prev) {
+      this.leaveLocal(client, prev);
+      await this.presenceOp('leave', () => this.deps.presence.leave(client.user, prev));
+      await this.announceLeft(prev, client.user, 'left');
+    }
+    client.room = room;
+    await this.presenceOp('join', () => this.deps.presence.join(client.user, room));
+    await this.publish(room, { kind: 'joined', room, user: client.user, ts: new Date().toISOString() });
+    await this.sendRoomState(client, room, after, ref);
+  }
+
+  private async sendRoomState(client: Client, room: string, after?: number, ref?: Ref): Promise<void> {
+    if (client.dialect !== 'v1') {
+      client.endReplay(0);
+      return;
+    }
+    client.beginReplay(room);
+    const { presence, history, config } = this.deps;
+    const users = await presence.users(room).catch(() => [...(this.hub.members(room) ?? [])].map((c) => c.user).sort());
+    client.sendFrame({ type: 'joined', room, users, ...(ref !== undefined && { ref }) });
+    let batch: HistoryBatch;
+    try {
+      batch = after === undefined ? await history.recent(room, config.history.onJoin) : await history.since(room, after, config.history.onJoin);
+    } catch (err) {
+      this.deps.metrics.degraded.inc({ operation: 'history_read' });
+      this.deps.log.warn({ err, room }, 'history read failed');
+      batch = { messages: [], gap: null, reset: false };
+      client.sendError(ErrorCode.Unavailable, 'history is unavailable right now; live messages continue', ref);
+    }
+    client.sendFrame({ type: 'history', room, ...batch, ...(ref !== undefined && { ref }) });
+    const lastId = batch.messages.length ? (batch.messages[batch.messages.length - 1].id ?? 0) : (after ?? 0);
+    client.endReplay(lastId);
+  }
+
+  /** Subscribes to a room once per worker; concurrent joiners share the same subscription attempt. */
+  private watch(room: string): Promise<void> {
+    const linger = this.lingering.get(room);
+    if (linger) {
+      clearTimeout(linger);
+      this.lingering.delete(room);
+    }
+    let p = this.roomWatches.get(room);
+    if (!p) {
+      p = this.deps.broker.watchRoom(room);
+      this.roomWatches.set(room, p);
+      p.catch(() => {
+        if (this.roomWatches.get(room) === p) this.roomWatches.delete(room);
+      });
+    }
+    return p;
+  }
+
+  /** Drops the client from a room here; the last one out schedules the unsubscribe. */
+  private leaveLocal(client: Client, room: string): void {
+    if (client.room === room) client.room = null;
+    if (!this.hub.leave(client, room)) {
+      this.deps.metrics.rooms.set(this.hub.roomCount);
+      return;
+    }
+    this.deps.metrics.rooms.set(this.hub.roomCount);
+    if (this.lingering.has(room)) return;
+    const t = setTimeout(() => {
+      this.lingering.delete(room);
+      if (this.hub.hasRoom(room)) return;
+      this.roomWatches.delete(room);
+      this.deps.broker.unwatchRoom(room).catch((err) => this.deps.log.warn({ err, room }, 'unwatch failed'));
+    }, this.deps.config.ws.roomLingerMs);
+    t.unref();
+    this.lingering.set(room, t);
+  }
+
+  private async announceLeft(room: string, user: string, reason: LeaveReason): Promise<void> {
+    await this.publish(room, { kind: 'left', room, user, ts: new Date().toISOString(), reason }).catch((err) =>
+      this.deps.log.warn({ err, room, user }, 'could not announce leave'),
+    );
+  }
+
+  async publish(room: string, event: RoomEvent): Promise<void> {
+    await this.deps.broker.publish(room, event);
+    this.deps.metrics.published.inc({ kind: event.kind });
+  }
+
+  /** Runs a presence write; when Redis is down chat goes on and the heartbeat repairs it later. */
+  private async presenceOp(operation: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.deps.metrics.degraded.inc({ operation });
+      this.deps.log.warn({ err, operation }, 'presence write failed; the next heartbeat repairs it');
+    }
+  }
+
+  // ------------------------------------------------------------ broker events
+
+  /** Fans one room event out to this worker's members, encoding it at most once per dialect. */
+  private onRoomEvent(room: string, event: RoomEvent): void {
+    const members = this.hub.members(room);
+    if (event.kind === 'message') {
+      this.deps.metrics.deliveryLatency.observe(Math.max(0, Date.now() - Date.parse(event.message.ts)) / 1000);
+    }
+    if (!members || members.size === 0) return;
+    let legacy: string | undefined;
+    let v1: string | undefined;
+    let skip: string | undefined;
+    let id: number | null = null;
+    const encodeFor = (d: Dialect): string => {
+      if (d === 'v1') return (v1 ??= encode(toV1(event)));
+      return (legacy ??= encode(toLegacy(event)));
+    };
+    if (event.kind === 'message') {
+      skip = event.origin; // the sender gets an ack, not an echo (as in the original)
+      id = event.message.id;
+    }
+    for (const c of members) {
+      if (c.key === skip) continue;
+      c.deliver(room, encodeFor(c.dialect), id);
+    }
+  }
+
+  private onUserEvent(user: string, event: UserEvent): boolean {
+    const client = this.hub.get(user);
+    if (!client || client.closed) return false;
+    if (event.kind === 'replaced') {
+      if (event.by === client.key) return false;
+      this.displace(client, CloseCode.SessionReplaced, 'replaced by a newer connection');
+      return true;
+    }
+    const m = event.message;
+    if (client.dialect === 'v1') client.sendFrame({ type: 'direct', ...m });
+    else client.send(encode({ ...legacyChat({ id: null, room: client.room ?? '', from: m.from, text: m.text, ts: m.ts }), direct: true, to: m.to }));
+    return true;
+  }
+
+  // ------------------------------------------------------------ timers
+
+  /** Refreshes every local user's presence in one round trip; closes clients whose claim was lost. */
+  async heartbeat(): Promise<void> {
+    const entries = [];
+    for (const c of this.hub.clients()) {
+      if (c.ready && !c.closed && c.room) entries.push({ user: c.user, room: c.room, owner: this.ownerOf(c) });
+    }
+    try {
+      const lost = await this.deps.presence.heartbeat(entries);
+      for (const user of lost) {
+        const c = this.hub.get(user);
+        if (c) this.displace(c, CloseCode.ClaimLost, 'another connection holds this username');
+      }
+    } catch (err) {
+      this.deps.metrics.degraded.inc({ operation: 'heartbeat' });
+      this.deps.log.warn({ err }, 'presence heartbeat failed; retrying next interval');
+    }
+  }
+
+  /** Removes expired members (a dead worker's users) and announces each leave exactly once. */
+  async reap(): Promise<void> {
+    try {
+      for (const { room, user } of await this.deps.presence.reap()) {
+        const local = this.hub.get(user);
+        if (local && local.room === room) continue; // ours and alive: the next heartbeat restores it
+        await this.announceLeft(room, user, 'timeout');
+      }
+    } catch (err) {
+      this.deps.metrics.degraded.inc({ operation: 'reap' });
+      this.deps.log.debug({ err }, 'presence reap failed');
+    }
+  }
+
+  private pingAll(): void {
+    for (const c of this.hub.clients()) {
+      if (!c.alive) {
+        c.close(CloseCode.Unresponsive, 'no pong');
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }
+
+  // ------------------------------------------------------------ shutdown
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /**
+   * Graceful shutdown: close every client with 1001 (reconnect and resume elsewhere), remove
+   * their presence and announce their leave, then drain the broker.
+   */
+  async drain(): Promise<void> {
+    this.draining = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const t of this.lingering.values()) clearTimeout(t);
+    for (const c of [...this.hub.clients()]) c.close(CloseCode.GoingAway, 'server restarting: reconnect');
+    while (this.pending.size) await Promise.allSettled([...this.pending]);
+    await this.deps.broker.close();
+  }
+}
+
+function toV1(event: RoomEvent) {
+  switch (event.kind) {
+    case 'message':
+      return { type: 'message' as const, ...event.message };
+    case 'joined':
+      return { type: 'user_joined' as const, room: event.room, user: event.user, ts: event.ts };
+    case 'left':
+      return { type: 'user_left' as const, room: event.room, user: event.user, ts: event.ts, reason: event.reason };
+  }
+}
+
+function toLegacy(event: RoomEvent) {
+  switch (event.kind) {
+    case 'message':
+      return legacyChat(event.message);
+    case 'joined':
+      return legacySystem(joinedText(event.user, event.room), event.room, { event: 'user_joined', user: event.user });
+    case 'left':
+      return legacySystem(leftText(event.user), event.room, { event: 'user_left', user: event.user });
+  }
+}

@@ -1,0 +1,182 @@
+import type { Redis } from 'ioredis';
+import type { ClaimResult, Owner, Presence, PresenceEntry, RoomMember } from './types';
+
+/*
+ * Keys, all under the configured prefix P (a single Redis, not Redis Cluster: the scripts
+ * build key names from the prefix):
+ *   P claim:<user>   STRING  owner JSON, PX ttl          the atomic username claim
+ *   P online         ZSET    user -> expiry ms           who is online
+ *   P room:<room>    ZSET    user -> expiry ms           who is in a room
+ *   P rooms          ZSET    room -> latest expiry ms    which rooms may have members
+ *   P members        ZSET    "<room> <user>" -> expiry   every membership, for the reaper
+ * Readers filter by score, so an expired entry is invisible at once; the reaper deletes it
+ * later and reports it once, which is how a crashed worker's users get their leave events.
+ */
+
+const CLAIM = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local held = cjson.decode(cur)
+  if ARGV[2] == '' or held.session ~= ARGV[2] then return {0, cur} end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+return {1, cur or ''}
+`;
+
+// KEYS[1] claim, KEYS[2] online, KEYS[3] members; ARGV[1] owner JSON, ARGV[2] user, ARGV[3] prefix
+const RELEASE = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+local all = redis.call('ZRANGE', KEYS[3], 0, -1)
+for _, m in ipairs(all) do
+  local sp = string.find(m, ' ', 1, true)
+  if string.sub(m, sp + 1) == ARGV[2] then
+    local room = string.sub(m, 1, sp - 1)
+    redis.call('ZREM', KEYS[3], m)
+    redis.call('ZREM', ARGV[3] .. 'room:' .. room, ARGV[2])
+  end
+end
+return 1
+`;
+
+// ARGV: prefix, now, ttl, then (user, room, owner JSON) triples. Returns users whose claim another owner holds.
+const HEARTBEAT = `
+local p, now, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local exp = now + ttl
+local lost = {}
+for i = 4, #ARGV, 3 do
+  local user, room, owner = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local ck = p .. 'claim:' .. user
+  local cur = redis.call('GET', ck)
+  if cur and cur ~= owner then
+    lost[#lost + 1] = user
+  else
+    redis.call('SET', ck, owner, 'PX', ttl)
+    redis.call('ZADD', p .. 'online', exp, user)
+    redis.call('ZADD', p .. 'room:' .. room, exp, user)
+    redis.call('ZADD', p .. 'members', exp, room .. ' ' .. user)
+    redis.call('ZADD', p .. 'rooms', 'GT', exp, room)
+  end
+end
+return lost
+`;
+
+// ARGV: prefix, now, batch size. Removes expired memberships and returns them as "<room> <user>".
+const REAP = `
+local p, now = ARGV[1], tonumber(ARGV[2])
+local expired = redis.call('ZRANGEBYSCORE', p .. 'members', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+for _, m in ipairs(expired) do
+  redis.call('ZREM', p .. 'members', m)
+  local sp = string.find(m, ' ', 1, true)
+  local room, user = string.sub(m, 1, sp - 1), string.sub(m, sp + 1)
+  local rk = p .. 'room:' .. room
+  local score = redis.call('ZSCORE', rk, user)
+  if score and tonumber(score) <= now then redis.call('ZREM', rk, user) end
+  if redis.call('ZCARD', rk) == 0 then redis.call('ZREM', p .. 'rooms', room) end
+end
+redis.call('ZREMRANGEBYSCORE', p .. 'online', '-inf', now)
+redis.call('ZREMRANGEBYSCORE', p .. 'rooms', '-inf', now)
+return expired
+`;
+
+// ARGV: prefix, now. Returns a flat list room, count, room, count ... of rooms with live members.
+const ROOMS = `
+local p, now = ARGV[1], ARGV[2]
+local out = {}
+for _, room in ipairs(redis.call('ZRANGEBYSCORE', p .. 'rooms', '(' .. now, '+inf')) do
+  local n = redis.call('ZCOUNT', p .. 'room:' .. room, '(' .. now, '+inf')
+  if n > 0 then out[#out + 1] = room; out[#out + 1] = n end
+end
+return out
+`;
+
+type Scripted = Redis & {
+  cfClaim(claimKey: string, onlineKey: string, owner: string, session: string, ttl: number, expiry: number, user: string): Promise<[number, string]>;
+  cfRelease(claimKey: string, onlineKey: string, membersKey: string, owner: string, user: string, prefix: string): Promise<number>;
+  cfHeartbeat(...args: (string | number)[]): Promise<string[]>;
+  cfReap(prefix: string, now: number, batch: number): Promise<string[]>;
+  cfRooms(prefix: string, now: number): Promise<(string | number)[]>;
+};
+
+/** Defines the Lua scripts on a client once; ioredis runs them with EVALSHA. */
+function withScripts(redis: Redis): Scripted {
+  const r = redis as Scripted;
+  if (typeof r.cfClaim !== 'function') {
+    redis.defineCommand('cfClaim', { numberOfKeys: 2, lua: CLAIM });
+    redis.defineCommand('cfRelease', { numberOfKeys: 3, lua: RELEASE });
+    redis.defineCommand('cfHeartbeat', { numberOfKeys: 0, lua: HEARTBEAT });
+    redis.defineCommand('cfReap', { numberOfKeys: 0, lua: REAP });
+    redis.defineCommand('cfRooms', { numberOfKeys: 0, lua: ROOMS });
+  }
+  return r;
+}
+
+export class RedisPresence implements Presence {
+  private readonly redis: Scripted;
+  private readonly p: string;
+
+  /** The client is passed in and stays the caller's to close. */
+  constructor(redis: Redis, private readonly opts: { prefix: string; ttlMs: number; reapBatch?: number }) {
+    this.redis = withScripts(redis);
+    this.p = opts.prefix;
+  }
+
+  async claim(user: string, owner: Owner): Promise<ClaimResult> {
+    const now = Date.now();
+    const [ok, prev] = await this.redis.cfClaim(
+      `${this.p}claim:${user}`, `${this.p}online`, JSON.stringify(owner), owner.session, this.opts.ttlMs, now + this.opts.ttlMs, user,
+    );
+    const previous = prev ? (JSON.parse(prev) as Owner) : null;
+    return ok === 1 ? { ok: true, replaced: previous } : { ok: false, holder: previous };
+  }
+
+  async release(user: string, owner: Owner): Promise<void> {
+    await this.redis.cfRelease(`${this.p}claim:${user}`, `${this.p}online`, `${this.p}members`, JSON.stringify(owner), user, this.p);
+  }
+
+  async join(user: string, room: string): Promise<void> {
+    const exp = Date.now() + this.opts.ttlMs;
+    await this.redis
+      .multi()
+      .zadd(`${this.p}room:${room}`, exp, user)
+      .zadd(`${this.p}members`, exp, `${room} ${user}`)
+      .zadd(`${this.p}rooms`, 'GT', exp, room)
+      .exec();
+  }
+
+  async leave(user: string, room: string): Promise<void> {
+    await this.redis.multi().zrem(`${this.p}room:${room}`, user).zrem(`${this.p}members`, `${room} ${user}`).exec();
+  }
+
+  async heartbeat(entries: readonly PresenceEntry[]): Promise<string[]> {
+    if (entries.length === 0) return [];
+    const args: (string | number)[] = [this.p, Date.now(), this.opts.ttlMs];
+    for (const e of entries) args.push(e.user, e.room, JSON.stringify(e.owner));
+    return this.redis.cfHeartbeat(...args);
+  }
+
+  async reap(): Promise<RoomMember[]> {
+    const expired = await this.redis.cfReap(this.p, Date.now(), this.opts.reapBatch ?? 1000);
+    return expired.map((m) => {
+      const sp = m.indexOf(' ');
+      return { room: m.slice(0, sp), user: m.slice(sp + 1) };
+    });
+  }
+
+  async users(room?: string): Promise<string[]> {
+    const key = room === undefined ? `${this.p}online` : `${this.p}room:${room}`;
+    const users = await this.redis.zrangebyscore(key, `(${Date.now()}`, '+inf');
+    return users.sort();
+  }
+
+  async rooms(): Promise<{ name: string; users: number }[]> {
+    const flat = await this.redis.cfRooms(this.p, Date.now());
+    const out: { name: string; users: number }[] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push({ name: String(flat[i]), users: Number(flat[i + 1]) });
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,51 @@
+/** Who holds a username claim: a worker, a connection on it, and the client's session token hash. */
+export interface Owner {
+  worker: string;
+  conn: string;
+  /** sha256 of the client's session token; empty when the client gave none. */
+  session: string;
+}
+
+export type ClaimResult =
+  | { ok: true; replaced: Owner | null }
+  | { ok: false; holder: Owner | null };
+
+/** A user's presence as its worker refreshes it on each heartbeat. */
+export interface PresenceEntry {
+  user: string;
+  room: string;
+  owner: Owner;
+}
+
+export interface RoomMember {
+  room: string;
+  user: string;
+}
+
+/**
+ * Cluster-wide presence: who is online, who is in which room. Every entry carries an expiry
+ * that the owning worker's heartbeat pushes forward, so a dead worker's users expire on their own.
+ */
+export interface Presence {
+  /**
+   * Claims a username atomically across the cluster. A claim held under the same non-empty
+   * session token is taken over (the reconnect case) and the previous owner is returned.
+   */
+  claim(user: string, owner: Owner): Promise<ClaimResult>;
+  /** Drops the user's claim (only if `owner` still holds it), online entry and memberships. */
+  release(user: string, owner: Owner): Promise<void>;
+  join(user: string, room: string): Promise<void>;
+  leave(user: string, room: string): Promise<void>;
+  /**
+   * Refreshes every entry's expiry in one round trip, re-creating entries that vanished
+   * (a Redis restart). Returns the users whose claim another owner now holds.
+   */
+  heartbeat(entries: readonly PresenceEntry[]): Promise<string[]>;
+  /** Removes expired memberships and returns them; each expired member is returned exactly once cluster-wide. */
+  reap(): Promise<RoomMember[]>;
+  /** Users online (sorted), or in one room. */
+  users(room?: string): Promise<string[]>;
+  /** Rooms with at least one live member, with member counts, sorted by name. */
+  rooms(): Promise<{ name: string; users: number }[]>;
+  close(): Promise<void>;
+}

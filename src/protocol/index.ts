@@ -1,0 +1,4 @@
+export * from './codes';
+export * from './frames';
+export * from './names';
+export * from './requests';

@@ -1,0 +1,95 @@
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { Logger } from './log';
+import type { Metrics } from './metrics';
+import type { ChatNode } from './node';
+import { isValidRoom, isValidSession, isValidUsername, SUBPROTOCOL_V1 } from './protocol';
+
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, boolean>;
+}
+
+export interface ServerOptions {
+  maxPayloadBytes: number;
+  maxConnections: number;
+  log: Logger;
+  metrics: Metrics;
+  worker: string;
+  /** The node once NATS and Redis are connected; null before. */
+  node: () => ChatNode | null;
+  readiness: () => Readiness;
+}
+
+/**
+ * HTTP endpoints (/healthz, /readyz, /metrics) and the WebSocket upgrade on /ws.
+ * Everything that can be refused is refused before the upgrade, with an HTTP status.
+ */
+export function createServer(opts: ServerOptions): http.Server {
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: opts.maxPayloadBytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+    // Choose the extended dialect only when the client offers it; otherwise no subprotocol.
+    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL_V1) ? SUBPROTOCOL_V1 : false),
+  });
+
+  const server = http.createServer(async (req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return respond(res, 405, { error: 'method not allowed' });
+    if (path === '/healthz') return respond(res, 200, { status: 'ok', worker: opts.worker });
+    if (path === '/readyz') {
+      const r = opts.readiness();
+      return respond(res, r.ready ? 200 : 503, { status: r.ready ? 'ready' : 'not ready', worker: opts.worker, ...r.checks });
+    }
+    if (path === '/metrics') {
+      res.writeHead(200, { 'Content-Type': opts.metrics.registry.contentType });
+      return res.end(await opts.metrics.registry.metrics());
+    }
+    if (path === '/ws') return respond(res, 426, { error: 'this endpoint speaks WebSocket: upgrade required' });
+    respond(res, 404, { error: 'not found' });
+  });
+
+  server.on('upgrade', (req, socket, head) => {
+    socket.on('error', (err) => opts.log.debug({ err }, 'upgrade socket error'));
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/ws') return refuse(socket, 404, 'not found: the WebSocket endpoint is /ws');
+    const node = opts.node();
+    if (!node || node.draining || !opts.readiness().ready) return refuse(socket, 503, 'not ready: try again shortly');
+    if (node.hub.size >= opts.maxConnections) return refuse(socket, 503, 'this worker is full: try again shortly');
+    const user = url.searchParams.get('username');
+    if (!user) return refuse(socket, 400, 'the username query parameter is required: /ws?username=<name>');
+    if (!isValidUsername(user)) return refuse(socket, 400, 'invalid username: use 1-32 letters, digits, "_" or "-"');
+    const room = url.searchParams.get('room') ?? undefined;
+    if (room !== undefined && !isValidRoom(room)) return refuse(socket, 400, 'invalid room: use 1-64 letters, digits, "_" or "-"');
+    const afterRaw = url.searchParams.get('after');
+    const after = afterRaw === null ? undefined : Number(afterRaw);
+    if (after !== undefined && (!Number.isSafeInteger(after) || after < 0)) {
+      return refuse(socket, 400, 'invalid after: use a non-negative integer message id');
+    }
+    const session = url.searchParams.get('session') ?? undefined;
+    if (session !== undefined && !isValidSession(session)) {
+      return refuse(socket, 400, 'invalid session: use 16-128 letters, digits, "_" or "-"');
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      node.accept(ws, { user, dialect: ws.protocol === SUBPROTOCOL_V1 ? 'v1' : 'legacy', session, room, after });
+    });
+  });
+  return server;
+}
+
+function respond(res: http.ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'Content-Type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+/** Answers an upgrade request with a plain HTTP error and closes the socket. */
+function refuse(socket: Duplex, status: number, message: string): void {
+  const body = `${message}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
