@@ -1,0 +1,146 @@
+/**
+ * Launchers for real nats-server and redis-server processes on free loopback ports.
+ * Each returns a handle that stops its process by PID and removes its temporary directory.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface ServerHandle {
+  url: string;
+  port: number;
+  pid: number;
+  proc: ChildProcess;
+  dir: string;
+  /** SIGTERM, then SIGKILL after a grace period; resolves when the process has exited. */
+  stop(): Promise<void>;
+  /** SIGKILL at once. */
+  kill(): Promise<void>;
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await cond()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function exited(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => proc.once('exit', () => resolve()));
+}
+
+function handle(proc: ChildProcess, url: string, port: number, dir: string, keepDir = false): ServerHandle {
+  const pid = proc.pid!;
+  const stop = async (signal: NodeJS.Signals) => {
+    const done = exited(proc);
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+    const t = setTimeout(() => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, 3000);
+    await done;
+    clearTimeout(t);
+    if (!keepDir) rmSync(dir, { recursive: true, force: true });
+  };
+  return { url, port, pid, proc, dir, stop: () => stop('SIGTERM'), kill: () => stop('SIGKILL') };
+}
+
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Starts nats-server on a port it picks itself (`-p -1`), read back from its ports file, as
+ * nats.js's own tests do. `extraArgs` can add cluster options.
+ */
+export async function startNats(opts: { port?: number; extraArgs?: string[]; name?: string } = {}): Promise<ServerHandle> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cf-nats-'));
+  const args = ['-a', '127.0.0.1', '-p', String(opts.port ?? -1), '--ports_file_dir', dir, ...(opts.extraArgs ?? [])];
+  if (opts.name) args.push('-n', opts.name);
+  const proc = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  let url = '';
+  await waitUntil(
+    () => {
+      if (proc.exitCode !== null) throw new Error(`nats-server exited: ${stderr}`);
+      const file = readdirSync(dir).find((f) => f.endsWith('.ports'));
+      if (!file) return false;
+      url = (JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as { nats: string[] }).nats[0];
+      return true;
+    },
+    10_000,
+    'nats-server ports file',
+  ).catch((err) => {
+    proc.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\n${stderr}`);
+  });
+  const port = Number(new URL(url).port);
+  return handle(proc, `nats://127.0.0.1:${port}`, port, dir);
+}
+
+/** Starts redis-server on a free loopback port with no persistence; retries if the port was taken meanwhile. */
+export async function startRedis(opts: { port?: number } = {}): Promise<ServerHandle> {
+  for (let attempt = 0; ; attempt++) {
+    const port = opts.port ?? (await freePort());
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cf-redis-'));
+    const proc = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    proc.stdout!.on('data', (d) => (out = (out + d).slice(-4000)));
+    try {
+      await waitUntil(
+        async () => {
+          if (proc.exitCode !== null) throw new Error(`redis-server exited: ${out}`);
+          return tcpOpen(port);
+        },
+        10_000,
+        `redis-server on ${port}`,
+      );
+      return handle(proc, `redis://127.0.0.1:${port}`, port, dir);
+    } catch (err) {
+      proc.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+      if (attempt >= 3 || opts.port) throw err;
+    }
+  }
+}
