@@ -33,7 +33,7 @@ export interface ClientHooks {
 
 interface Replay {
   room: string;
-  queue: { text: string; id: number | null }[];
+  queue: { data: Buffer; id: number | null }[];
 }
 
 const CLOSE_GRACE_MS = 2000;
@@ -144,10 +144,13 @@ export class Client {
     this.send(encode(frame));
   }
 
-  /** Sends an encoded frame, closing the client if it cannot keep up. */
-  send(text: string): void {
+  /**
+   * Sends an encoded frame, closing the client if it cannot keep up. Fan-out passes one Buffer
+   * to every recipient, so the frame is UTF-8 encoded once per worker, not once per client.
+   */
+  send(data: string | Buffer): void {
     if (this.closed) return;
-    this.ws.send(text);
+    this.ws.send(data, { binary: false });
     this.metrics.messagesOut.inc();
     // ws queues without limit; a reader that falls this far behind is cut loose to resume later.
     if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
@@ -156,14 +159,14 @@ export class Client {
   }
 
   /** Live traffic for a room: held while that room's history is being replayed, deduplicated after. */
-  deliver(room: string, text: string, id: number | null): void {
+  deliver(room: string, data: Buffer, id: number | null): void {
     if (this.replay?.room === room) {
-      this.replay.queue.push({ text, id });
+      this.replay.queue.push({ data, id });
       return;
     }
     if (room !== this.room) return;
     if (id !== null && id <= this.replayedUpTo) return;
-    this.send(text);
+    this.send(data);
   }
 
   /** From now on, live frames of `room` wait until endReplay. */
@@ -177,7 +180,7 @@ export class Client {
     this.replay = null;
     if (!replay) return;
     this.replayedUpTo = lastId;
-    for (const f of replay.queue) if (f.id === null || f.id > lastId) this.send(f.text);
+    for (const f of replay.queue) if (f.id === null || f.id > lastId) this.send(f.data);
   }
 
   /** Drops held frames without sending them (the join failed). */

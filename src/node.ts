@@ -314,13 +314,13 @@ export class ChatNode {
       this.deps.metrics.deliveryLatency.observe(Math.max(0, Date.now() - Date.parse(event.message.ts)) / 1000);
     }
     if (!members || members.size === 0) return;
-    let legacy: string | undefined;
-    let v1: string | undefined;
+    let legacy: Buffer | undefined;
+    let v1: Buffer | undefined;
     let skip: string | undefined;
     let id: number | null = null;
-    const encodeFor = (d: Dialect): string => {
-      if (d === 'v1') return (v1 ??= encode(toV1(event)));
-      return (legacy ??= encode(toLegacy(event)));
+    const encodeFor = (d: Dialect): Buffer => {
+      if (d === 'v1') return (v1 ??= Buffer.from(encode(toV1(event))));
+      return (legacy ??= Buffer.from(encode(toLegacy(event))));
     };
     if (event.kind === 'message') {
       skip = event.origin; // the sender gets an ack, not an echo (as in the original)

@@ -3,10 +3,16 @@
  * /readyz. Its log lines are kept for assertions and shown when a test fails.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, waitUntil } from './servers';
 
-export const ROOT = path.resolve(__dirname, '..', '..');
+/** The repository root, found from here whether this runs as test/support or dist/test/support. */
+export const ROOT = (() => {
+  let dir = __dirname;
+  while (!existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return dir;
+})();
 export const MAIN = path.join(ROOT, 'dist', 'src', 'main.js');
 
 export interface WorkerHandle {
