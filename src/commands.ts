@@ -41,6 +41,7 @@ const handlers: { [K in Request['kind']]: Handler<K> } = {
   },
 
   async join(node, client, req) {
+    if (client.room === req.room && client.dialect === 'legacy') return reply(client, `you are already in ${req.room}`);
     await node.join(client, req.room, req.after, req.ref);
   },
 
