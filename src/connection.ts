@@ -47,6 +47,8 @@ export class Client {
   readonly key: string;
   /** The room the client is in; null until the first join completes. */
   room: string | null = null;
+  /** Rooms the hub lists this client in (two, briefly, while it switches). Maintained by Hub. */
+  readonly memberOf = new Set<string>();
   /** True once the username is claimed and the client is registered. */
   ready = false;
   /** Set when the client was displaced (same user elsewhere): no leave events on close. */

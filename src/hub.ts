@@ -41,12 +41,14 @@ export class Hub {
     const first = !set;
     if (!set) this.byRoom.set(room, (set = new Set()));
     set.add(client);
+    client.memberOf.add(room);
     return first;
   }
 
   /** Removes a member; true when the room has no members left here (unsubscribe then). */
   leave(client: Client, room: string): boolean {
     const set = this.byRoom.get(room);
+    client.memberOf.delete(room);
     if (!set || !set.delete(client)) return false;
     if (set.size > 0) return false;
     this.byRoom.delete(room);

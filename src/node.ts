@@ -137,8 +137,10 @@ export class ChatNode {
     const displaced = this.hub.add(client);
     if (displaced) this.displace(displaced, CloseCode.SessionReplaced, 'replaced by a newer connection');
     this.deps.metrics.connections.set(this.hub.size);
-    await broker.watchUser(client.user).catch((err) => log.warn({ err, user: client.user }, 'cannot watch user for direct messages'));
+    // From here on, onGone releases the claim whenever the client goes.
     client.ready = true;
+    await broker.watchUser(client.user).catch((err) => log.warn({ err, user: client.user }, 'cannot watch user for direct messages'));
+    if (client.closed) return;
     if (client.dialect === 'v1') {
       const { limits, history } = this.deps.config;
       client.sendFrame({
@@ -178,7 +180,7 @@ export class ChatNode {
     metrics.connections.set(this.hub.size);
     if (holder) await broker.unwatchUser(client.user).catch(() => undefined);
     const room = client.room;
-    if (room) this.leaveLocal(client, room);
+    for (const r of [...client.memberOf]) this.leaveLocal(client, r);
     if (!client.ready || client.quiet) return;
     try {
       await presence.release(client.user, this.ownerOf(client));
@@ -213,10 +215,13 @@ export class ChatNode {
       this.leaveLocal(client, room);
       throw new ProtocolError(ErrorCode.Unavailable, `cannot join ${room} now: the fabric is unavailable`, ref);
     }
+    // The client may have gone while we awaited; onGone has cleaned up what existed then.
+    if (client.closed) return this.leaveLocal(client, room);
     if (prev) {
       this.leaveLocal(client, prev);
       await this.presenceOp('leave', () => this.deps.presence.leave(client.user, prev));
       await this.announceLeft(prev, client.user, 'left');
+      if (client.closed) return this.leaveLocal(client, room);
     }
     client.room = room;
     await this.presenceOp('join', () => this.deps.presence.join(client.user, room));
