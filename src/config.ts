@@ -6,11 +6,40 @@
 import convict from 'convict';
 import os from 'node:os';
 
+// Strict numbers: "80x" is an error, not 80 (convict's own formats use parseInt).
+const strictNumber = (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v);
 convict.addFormat({
   name: 'positive-int',
-  coerce: (v: unknown) => (typeof v === 'string' ? Number(v) : v),
+  coerce: strictNumber,
   validate(v: unknown) {
     if (!Number.isSafeInteger(v) || (v as number) <= 0) throw new Error('must be a positive integer');
+  },
+});
+convict.addFormat({
+  name: 'non-negative-int',
+  coerce: strictNumber,
+  validate(v: unknown) {
+    if (!Number.isSafeInteger(v) || (v as number) < 0) throw new Error('must be a non-negative integer');
+  },
+});
+convict.addFormat({
+  name: 'tcp-port',
+  coerce: strictNumber,
+  validate(v: unknown) {
+    if (!Number.isSafeInteger(v) || (v as number) < 0 || (v as number) > 65535) throw new Error('must be a port number 0-65535');
+  },
+});
+const TRUE = ['true', '1', 'yes', 'on'];
+const FALSE = ['false', '0', 'no', 'off', ''];
+convict.addFormat({
+  name: 'flag',
+  coerce: (v: unknown) => {
+    if (typeof v !== 'string') return v;
+    const s = v.trim().toLowerCase();
+    return TRUE.includes(s) ? true : FALSE.includes(s) ? false : v;
+  },
+  validate(v: unknown) {
+    if (typeof v !== 'boolean') throw new Error('must be true or false (also 1/0, yes/no, on/off)');
   },
 });
 convict.addFormat({
@@ -46,7 +75,7 @@ export const schema = {
     env: 'CHATFABRIC_MODE',
   },
   host: { doc: 'Address the HTTP/WebSocket server binds.', format: String, default: '0.0.0.0', env: 'HOST' },
-  port: { doc: 'Port the HTTP/WebSocket server listens on.', format: 'port', default: 8080, env: 'PORT', arg: 'port' },
+  port: { doc: 'Port the HTTP/WebSocket server listens on.', format: 'tcp-port', default: 8080, env: 'PORT', arg: 'port' },
   worker: {
     id: {
       doc: 'Name of this worker in logs, welcome frames and presence owners. Empty: <hostname>-<pid>.',
@@ -120,7 +149,7 @@ export const schema = {
     size: { doc: 'Messages kept per room.', format: 'positive-int', default: 1000, env: 'HISTORY_SIZE' },
     onJoin: {
       doc: 'Messages sent to a client that joins a room without resuming (extended dialect). 0 sends none.',
-      format: 'nat',
+      format: 'non-negative-int',
       default: 50,
       env: 'HISTORY_ON_JOIN',
     },
@@ -184,14 +213,14 @@ export const schema = {
   },
   ws: {
     pingIntervalMs: {
-      doc: 'Interval of WebSocket pings; a client that misses one full interval is closed with 4004.',
+      doc: 'Interval of WebSocket pings; a client that has not answered one ping by the next is closed with 4004 (after one to two intervals).',
       format: 'positive-int',
       default: 25000,
       env: 'PING_INTERVAL_MS',
     },
     roomLingerMs: {
       doc: 'How long a worker keeps a room subscription after its last local member left (avoids churn).',
-      format: 'nat',
+      format: 'non-negative-int',
       default: 1000,
       env: 'ROOM_LINGER_MS',
     },
@@ -211,7 +240,7 @@ export const schema = {
       default: 'info',
       env: 'LOG_LEVEL',
     },
-    pretty: { doc: 'Human-readable logs instead of JSON (development).', format: Boolean, default: false, env: 'LOG_PRETTY' },
+    pretty: { doc: 'Human-readable logs instead of JSON (development).', format: 'flag', default: false, env: 'LOG_PRETTY' },
   },
   configFile: {
     doc: 'Optional JSON file with any of these options.',

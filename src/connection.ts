@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RawData, WebSocket } from 'ws';
 import {
+  ABUSE_CODES,
   CloseCode,
   encode,
   ErrorCode,
@@ -60,6 +61,8 @@ export class Client {
   private replay: Replay | null = null;
   /** Ids of the current room up to this one were sent by the last history replay. */
   private replayedUpTo = 0;
+  /** Bytes of history replay allowed above the slow-consumer limit until the buffer drains. */
+  private grace = 0;
   private tokens: number;
   private refilled = Date.now();
   private errorTimes: number[] = [];
@@ -127,7 +130,7 @@ export class Client {
     }
     const e = err as ProtocolError;
     this.sendError(e.code, e.message, e.ref ?? ref);
-    if (e.code === ErrorCode.Unavailable) return; // the server's fault, not the client's
+    if (!ABUSE_CODES.has(e.code)) return;
     const now = Date.now();
     this.errorTimes.push(now);
     while (this.errorTimes.length && this.errorTimes[0] <= now - this.limits.abuseWindowMs) this.errorTimes.shift();
@@ -155,8 +158,11 @@ export class Client {
     this.ws.send(data, { binary: false });
     this.metrics.messagesOut.inc();
     // ws queues without limit; a reader that falls this far behind is cut loose to resume later.
-    if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
+    const buffered = this.ws.bufferedAmount;
+    if (buffered > this.limits.maxBufferedBytes + this.grace) {
       this.close(CloseCode.SlowConsumer, 'too slow: reconnect and resume');
+    } else if (buffered <= this.limits.maxBufferedBytes) {
+      this.grace = 0;
     }
   }
 
@@ -171,9 +177,18 @@ export class Client {
     this.send(data);
   }
 
-  /** From now on, live frames of `room` wait until endReplay. */
+  /** From now on, live frames of `room` wait until endReplay (a hold already running is kept). */
   beginReplay(room: string): void {
-    this.replay = { room, queue: [] };
+    if (this.replay?.room !== room) this.replay = { room, queue: [] };
+  }
+
+  /**
+   * Sends a history batch. It may be larger than the slow-consumer limit (a long resume), so
+   * its size is granted on top of the limit until the client has drained it.
+   */
+  sendReplay(data: string): void {
+    this.grace += Buffer.byteLength(data);
+    this.send(data);
   }
 
   /** Releases the held frames that the replay (which ended at `lastId`) did not already cover. */

@@ -55,6 +55,8 @@ export class ChatNode {
   readonly worker: string;
   readonly shard: string;
   draining = false;
+  /** Accepted sockets, including those still claiming their name (the connection limit counts these). */
+  connectionCount = 0;
   private readonly roomWatches = new Map<string, Promise<void>>();
   private readonly lingering = new Map<string, NodeJS.Timeout>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -106,6 +108,7 @@ export class ChatNode {
       onRequest: (c, req) => handleRequest(this, c, req),
       onGone: (c, code) => this.track(this.onGone(c, code)),
     }, metrics, log);
+    this.connectionCount++;
     client.startAfter(this.track(this.setUp(client, params)));
     return client;
   }
@@ -176,6 +179,7 @@ export class ChatNode {
 
   private async onGone(client: Client, code: number): Promise<void> {
     const { presence, broker, log, metrics } = this.deps;
+    this.connectionCount--;
     const holder = this.hub.remove(client);
     metrics.connections.set(this.hub.size);
     if (holder) await broker.unwatchUser(client.user).catch(() => undefined);
@@ -247,8 +251,10 @@ export class ChatNode {
       batch = { messages: [], gap: null, reset: false };
       client.sendError(ErrorCode.Unavailable, 'history is unavailable right now; live messages continue', ref);
     }
-    client.sendFrame({ type: 'history', room, ...batch, ...(ref !== undefined && { ref }) });
-    const lastId = batch.messages.length ? (batch.messages[batch.messages.length - 1].id ?? 0) : (after ?? 0);
+    client.sendReplay(encode({ type: 'history', room, ...batch, ...(ref !== undefined && { ref }) }));
+    // Ids up to here were covered by this replay; after a reset the room starts again from 1.
+    const last = batch.messages[batch.messages.length - 1];
+    const lastId = last ? (last.id ?? 0) : batch.reset ? 0 : (after ?? 0);
     client.endReplay(lastId);
   }
 

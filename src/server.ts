@@ -58,14 +58,14 @@ export function createServer(opts: ServerOptions): http.Server {
     if (url.pathname !== '/ws') return refuse(socket, 404, 'not found: the WebSocket endpoint is /ws');
     const node = opts.node();
     if (!node || node.draining || !opts.readiness().ready) return refuse(socket, 503, 'not ready: try again shortly');
-    if (node.hub.size >= opts.maxConnections) return refuse(socket, 503, 'this worker is full: try again shortly');
+    if (node.connectionCount >= opts.maxConnections) return refuse(socket, 503, 'this worker is full: try again shortly');
     const user = url.searchParams.get('username');
     if (!user) return refuse(socket, 400, 'the username query parameter is required: /ws?username=<name>');
     if (!isValidUsername(user)) return refuse(socket, 400, 'invalid username: use 1-32 letters, digits, "_" or "-"');
     const room = url.searchParams.get('room') ?? undefined;
     if (room !== undefined && !isValidRoom(room)) return refuse(socket, 400, 'invalid room: use 1-64 letters, digits, "_" or "-"');
     const afterRaw = url.searchParams.get('after');
-    const after = afterRaw === null ? undefined : Number(afterRaw);
+    const after = afterRaw === null ? undefined : /^\d+$/.test(afterRaw) ? Number(afterRaw) : NaN;
     if (after !== undefined && (!Number.isSafeInteger(after) || after < 0)) {
       return refuse(socket, 400, 'invalid after: use a non-negative integer message id');
     }

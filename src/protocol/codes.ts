@@ -18,7 +18,7 @@ export const ErrorCode = {
   UnknownType: 'unknown_type',
   /** A required field is missing or has the wrong type. */
   InvalidField: 'invalid_field',
-  /** A chat or direct message is empty or longer than `limits.maxMessageLength`. */
+  /** A chat or direct message is longer than `limits.maxMessageLength`. */
   MessageTooLong: 'message_too_long',
   /** A chat or direct message has no visible text. */
   EmptyMessage: 'empty_message',
@@ -61,12 +61,24 @@ export const CloseCode = {
   Unresponsive: 4004,
   /** A newer connection with the same username and session token took over. Do not reconnect. */
   SessionReplaced: 4005,
-  /** The worker is at `limits.maxConnections`; retry later, ideally on another worker. */
-  ServerFull: 4006,
   /** The cluster lost this user's claim to another connection (for example after a Redis failover). */
   ClaimLost: 4007,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/**
+ * Error codes that count towards the abuse limit: frames no well-behaved client sends. Mistakes a
+ * person makes (a bad room name, an unknown command, an offline user) never close a connection.
+ */
+export const ABUSE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  ErrorCode.BadJson,
+  ErrorCode.BinaryFrame,
+  ErrorCode.FrameTooLarge,
+  ErrorCode.InvalidFrame,
+  ErrorCode.UnknownType,
+  ErrorCode.InvalidField,
+  ErrorCode.RateLimited,
+]);
 
 /** Close codes after which a well-behaved client reconnects (with backoff) and resumes. */
 export const RECONNECT_CODES: ReadonlySet<number> = new Set([
@@ -74,7 +86,6 @@ export const RECONNECT_CODES: ReadonlySet<number> = new Set([
   CloseCode.TryAgainLater,
   CloseCode.SlowConsumer,
   CloseCode.Unresponsive,
-  CloseCode.ServerFull,
   1006, // abnormal closure: the worker died or the network dropped
   1011, // server error
   1012, // service restart
