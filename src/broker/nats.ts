@@ -1,4 +1,4 @@
-import { ErrorCode, type NatsConnection, type Subscription } from 'nats';
+import { ErrorCode, RequestStrategy, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from '../log';
 import type { Broker, BrokerHandlers, BrokerStatus, RoomEvent, UserEvent } from './types';
 
@@ -85,23 +85,45 @@ export class NatsBroker implements Broker {
       },
     });
     this.users.set(user, sub);
+    try {
+      // As for rooms: once this resolves, a direct message from any worker finds the user.
+      await this.nc.flush();
+    } catch (err) {
+      sub.unsubscribe();
+      if (this.users.get(user) === sub) this.users.delete(user);
+      throw err;
+    }
   }
 
   async unwatchUser(user: string): Promise<void> {
-    this.users.get(user)?.unsubscribe();
+    const sub = this.users.get(user);
     this.users.delete(user);
+    // drain, not unsubscribe: requests already routed here still get their "not here" answer.
+    await sub?.drain().catch(() => sub.unsubscribe());
   }
 
+  /**
+   * Asks every worker watching the user (two, briefly, during a session takeover) and returns
+   * true on the first "delivered"; "not here" answers wait a short jitter for a better one.
+   */
   async sendToUser(user: string, event: UserEvent): Promise<boolean> {
+    let answered = false;
     try {
-      const reply = await this.nc.request(`${this.opts.prefix}.user.${user}`, enc.encode(JSON.stringify(event)), {
-        timeout: this.opts.requestTimeoutMs,
+      const replies = await this.nc.requestMany(`${this.opts.prefix}.user.${user}`, enc.encode(JSON.stringify(event)), {
+        strategy: RequestStrategy.JitterTimer,
+        maxWait: this.opts.requestTimeoutMs,
+        jitter: 50,
       });
-      return reply.data[0] === DELIVERED[0];
+      for await (const reply of replies) {
+        answered = true;
+        if (reply.data[0] === DELIVERED[0]) return true;
+      }
     } catch (err) {
       if ((err as { code?: string }).code === ErrorCode.NoResponders) return false;
       throw err;
     }
+    if (!answered) throw new Error(`no answer for ${user} within ${this.opts.requestTimeoutMs} ms`);
+    return false;
   }
 
   close(): Promise<void> {

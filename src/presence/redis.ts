@@ -9,6 +9,7 @@ import type { ClaimResult, Owner, Presence, PresenceEntry, RoomMember } from './
  *   P room:<room>    ZSET    user -> expiry ms           who is in a room
  *   P rooms          ZSET    room -> latest expiry ms    which rooms may have members
  *   P members        ZSET    "<room> <user>" -> expiry   every membership, for the reaper
+ *   P user-rooms:<u> SET     rooms of one user, PX ttl   so a release touches only that user's rooms
  * Readers filter by score, so an expired entry is invisible at once; the reaper deletes it
  * later and reports it once, which is how a crashed worker's users get their leave events.
  */
@@ -24,20 +25,18 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
 return {1, cur or ''}
 `;
 
-// KEYS[1] claim, KEYS[2] online, KEYS[3] members; ARGV[1] owner JSON, ARGV[2] user, ARGV[3] prefix
+// KEYS[1] claim, KEYS[2] online, KEYS[3] user-rooms; ARGV[1] owner JSON, ARGV[2] user, ARGV[3] prefix.
+// Does nothing while another owner holds the name; a lapsed claim still gets its entries removed.
 const RELEASE = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+if cur then redis.call('DEL', KEYS[1]) end
 redis.call('ZREM', KEYS[2], ARGV[2])
-local all = redis.call('ZRANGE', KEYS[3], 0, -1)
-for _, m in ipairs(all) do
-  local sp = string.find(m, ' ', 1, true)
-  if string.sub(m, sp + 1) == ARGV[2] then
-    local room = string.sub(m, 1, sp - 1)
-    redis.call('ZREM', KEYS[3], m)
-    redis.call('ZREM', ARGV[3] .. 'room:' .. room, ARGV[2])
-  end
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+  redis.call('ZREM', ARGV[3] .. 'members', room .. ' ' .. ARGV[2])
+  redis.call('ZREM', ARGV[3] .. 'room:' .. room, ARGV[2])
 end
+redis.call('DEL', KEYS[3])
 return 1
 `;
 
@@ -58,6 +57,8 @@ for i = 4, #ARGV, 3 do
     redis.call('ZADD', p .. 'room:' .. room, exp, user)
     redis.call('ZADD', p .. 'members', exp, room .. ' ' .. user)
     redis.call('ZADD', p .. 'rooms', 'GT', exp, room)
+    redis.call('SADD', p .. 'user-rooms:' .. user, room)
+    redis.call('PEXPIRE', p .. 'user-rooms:' .. user, ttl)
   end
 end
 return lost
@@ -73,7 +74,10 @@ for _, m in ipairs(expired) do
   local room, user = string.sub(m, 1, sp - 1), string.sub(m, sp + 1)
   local rk = p .. 'room:' .. room
   local score = redis.call('ZSCORE', rk, user)
-  if score and tonumber(score) <= now then redis.call('ZREM', rk, user) end
+  if score and tonumber(score) <= now then
+    redis.call('ZREM', rk, user)
+    redis.call('SREM', p .. 'user-rooms:' .. user, room)
+  end
   if redis.call('ZCARD', rk) == 0 then redis.call('ZREM', p .. 'rooms', room) end
 end
 redis.call('ZREMRANGEBYSCORE', p .. 'online', '-inf', now)
@@ -113,6 +117,11 @@ function withScripts(redis: Redis): Scripted {
   return r;
 }
 
+/** Owners are compared as strings in Lua, so they are always written with one key order. */
+function ownerJson(o: Owner): string {
+  return JSON.stringify({ worker: o.worker, conn: o.conn, session: o.session });
+}
+
 export class RedisPresence implements Presence {
   private readonly redis: Scripted;
   private readonly p: string;
@@ -126,14 +135,14 @@ export class RedisPresence implements Presence {
   async claim(user: string, owner: Owner): Promise<ClaimResult> {
     const now = Date.now();
     const [ok, prev] = await this.redis.cfClaim(
-      `${this.p}claim:${user}`, `${this.p}online`, JSON.stringify(owner), owner.session, this.opts.ttlMs, now + this.opts.ttlMs, user,
+      `${this.p}claim:${user}`, `${this.p}online`, ownerJson(owner), owner.session, this.opts.ttlMs, now + this.opts.ttlMs, user,
     );
     const previous = prev ? (JSON.parse(prev) as Owner) : null;
     return ok === 1 ? { ok: true, replaced: previous } : { ok: false, holder: previous };
   }
 
   async release(user: string, owner: Owner): Promise<void> {
-    await this.redis.cfRelease(`${this.p}claim:${user}`, `${this.p}online`, `${this.p}members`, JSON.stringify(owner), user, this.p);
+    await this.redis.cfRelease(`${this.p}claim:${user}`, `${this.p}online`, `${this.p}user-rooms:${user}`, ownerJson(owner), user, this.p);
   }
 
   async join(user: string, room: string): Promise<void> {
@@ -143,17 +152,24 @@ export class RedisPresence implements Presence {
       .zadd(`${this.p}room:${room}`, exp, user)
       .zadd(`${this.p}members`, exp, `${room} ${user}`)
       .zadd(`${this.p}rooms`, 'GT', exp, room)
+      .sadd(`${this.p}user-rooms:${user}`, room)
+      .pexpire(`${this.p}user-rooms:${user}`, this.opts.ttlMs)
       .exec();
   }
 
   async leave(user: string, room: string): Promise<void> {
-    await this.redis.multi().zrem(`${this.p}room:${room}`, user).zrem(`${this.p}members`, `${room} ${user}`).exec();
+    await this.redis
+      .multi()
+      .zrem(`${this.p}room:${room}`, user)
+      .zrem(`${this.p}members`, `${room} ${user}`)
+      .srem(`${this.p}user-rooms:${user}`, room)
+      .exec();
   }
 
   async heartbeat(entries: readonly PresenceEntry[]): Promise<string[]> {
     if (entries.length === 0) return [];
     const args: (string | number)[] = [this.p, Date.now(), this.opts.ttlMs];
-    for (const e of entries) args.push(e.user, e.room, JSON.stringify(e.owner));
+    for (const e of entries) args.push(e.user, e.room, ownerJson(e.owner));
     return this.redis.cfHeartbeat(...args);
   }
 
