@@ -16,7 +16,7 @@ export const ErrorCode = {
   InvalidFrame: 'invalid_frame',
   /** `type` is not one the dialect knows. */
   UnknownType: 'unknown_type',
-  /** A required field is missing or has the wrong type. */
+  /** A required field is missing or has the wrong type (room and user names have their own codes). */
   InvalidField: 'invalid_field',
   /** A chat or direct message is longer than `limits.maxMessageLength`. */
   MessageTooLong: 'message_too_long',

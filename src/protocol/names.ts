@@ -28,9 +28,12 @@ export function isValidSession(token: unknown): token is string {
 // C0 and C1 control characters except tab and newline: they could drive other users' terminals.
 const CONTROL_CHARS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g;
 
-/** Removes terminal control characters (ANSI escapes start with one) from chat text. */
+// Whole ANSI sequences (CSI "ESC [ ... final" and OSC "ESC ] ... BEL/ST"), so no "[31m" debris is left.
+const ANSI_SEQUENCES = /\u001B\[[0-?]*[ -/]*[@-~]|\u001B\][^\u0007\u001B]*(?:\u0007|\u001B\\)?/g;
+
+/** Removes terminal escape sequences and control characters (except tab and newline) from chat text. */
 export function sanitizeText(text: string): string {
-  return text.replace(CONTROL_CHARS, '');
+  return text.replace(ANSI_SEQUENCES, '').replace(CONTROL_CHARS, '');
 }
 
 /** Length in Unicode code points, so an emoji counts once. */

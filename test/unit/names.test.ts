@@ -1,0 +1,155 @@
+/**
+ * Naming rules: usernames, rooms and session tokens become NATS subject tokens and Redis key
+ * parts, so their charset and lengths are pinned here, edges included.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_ROOM,
+  isValidRoom,
+  isValidSession,
+  isValidUsername,
+  ROOM_PATTERN,
+  sanitizeText,
+  SESSION_PATTERN,
+  textLength,
+  USERNAME_PATTERN,
+} from '../../src/protocol';
+
+/** Strings every rule refuses: subject wildcards and separators, whitespace, terminal and non-ASCII characters. */
+const ALWAYS_BAD = [
+  '',
+  '.',
+  'a.b',
+  '*',
+  '>',
+  'a*',
+  'a>',
+  'a b',
+  ' a',
+  'a ',
+  'a\tb',
+  'a\n',
+  '\na',
+  'a\u0000',
+  'a\u001b[31m',
+  'a/b',
+  'a:b',
+  'a@b',
+  'a$b',
+  'a%2e',
+  'é',
+  'ａ',
+  'a😀',
+  '名前',
+  '\u200b',
+];
+
+describe('usernames', () => {
+  it('accepts letters, digits, "_" and "-" from 1 to 32 characters', () => {
+    for (const name of ['a', 'Z', '0', '_', '-', 'alice', 'Bob_42', 'x-y_z', '---', 'a'.repeat(32), '9'.repeat(32)]) {
+      expect(isValidUsername(name), name).toBe(true);
+      expect(USERNAME_PATTERN.test(name)).toBe(true);
+    }
+  });
+
+  it('refuses 33 characters and more', () => {
+    expect(isValidUsername('a'.repeat(33))).toBe(false);
+    expect(isValidUsername('a'.repeat(1000))).toBe(false);
+  });
+
+  it.each(ALWAYS_BAD)('refuses %j', (name) => {
+    expect(isValidUsername(name)).toBe(false);
+  });
+
+  it('refuses non-strings', () => {
+    for (const v of [undefined, null, 42, ['alice'], { name: 'alice' }, true]) expect(isValidUsername(v)).toBe(false);
+  });
+
+  it('is case-sensitive (both spellings are valid and distinct)', () => {
+    expect(isValidUsername('Alice')).toBe(true);
+    expect(isValidUsername('alice')).toBe(true);
+  });
+});
+
+describe('rooms', () => {
+  it('accepts letters, digits, "_" and "-" from 1 to 64 characters', () => {
+    for (const room of ['a', '1', '_', '-', DEFAULT_ROOM, 'Dev', 'dev', 'team-42_b', 'r'.repeat(64)]) {
+      expect(isValidRoom(room), room).toBe(true);
+      expect(ROOM_PATTERN.test(room)).toBe(true);
+    }
+  });
+
+  it('refuses 65 characters and more', () => {
+    expect(isValidRoom('r'.repeat(65))).toBe(false);
+    expect(isValidRoom('r'.repeat(100_000))).toBe(false);
+  });
+
+  it.each(ALWAYS_BAD)('refuses %j', (room) => {
+    expect(isValidRoom(room)).toBe(false);
+  });
+
+  it('refuses non-strings', () => {
+    for (const v of [undefined, null, 0, ['dev'], {}]) expect(isValidRoom(v)).toBe(false);
+  });
+
+  it('the default room is "global" and is valid', () => {
+    expect(DEFAULT_ROOM).toBe('global');
+    expect(isValidRoom(DEFAULT_ROOM)).toBe(true);
+  });
+});
+
+describe('session tokens', () => {
+  it('accepts 16 to 128 letters, digits, "_" or "-"', () => {
+    for (const token of ['a'.repeat(16), 'A1_-'.repeat(4), 'x'.repeat(128), 'abcdefghijklmnopqrstuvwxyz012345']) {
+      expect(isValidSession(token), token).toBe(true);
+      expect(SESSION_PATTERN.test(token)).toBe(true);
+    }
+  });
+
+  it('refuses 15 characters or fewer, and 129 or more', () => {
+    expect(isValidSession('a'.repeat(15))).toBe(false);
+    expect(isValidSession('a')).toBe(false);
+    expect(isValidSession('a'.repeat(129))).toBe(false);
+  });
+
+  it('refuses other characters even at a valid length', () => {
+    for (const bad of ['a'.repeat(15) + '.', 'a'.repeat(15) + ' ', 'a'.repeat(15) + '=', 'a'.repeat(15) + '/', 'a'.repeat(15) + '+', 'é'.repeat(16)]) {
+      expect(isValidSession(bad), bad).toBe(false);
+    }
+  });
+
+  it('refuses non-strings and the empty string', () => {
+    for (const v of ['', undefined, null, 1234567890123456, {}]) expect(isValidSession(v)).toBe(false);
+  });
+});
+
+describe('sanitizeText and textLength', () => {
+  it('removes C0 and C1 control characters except tab and newline', () => {
+    let all = '';
+    for (let c = 0; c <= 0x9f; c++) all += String.fromCharCode(c);
+    const out = sanitizeText(all);
+    expect(out).not.toMatch(/[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/);
+    expect(out).toContain('\t');
+    expect(out).toContain('\n');
+    // Every printable ASCII character survives.
+    for (let c = 0x20; c < 0x7f; c++) expect(out).toContain(String.fromCharCode(c));
+    expect(out.length).toBe(2 + (0x7f - 0x20));
+  });
+
+  it('neutralises ANSI escapes (no ESC survives) and leaves other text intact', () => {
+    const out = sanitizeText('\u001b[2J\u001b[1;31mboom\u001b[0m');
+    expect(out).not.toContain('\u001b');
+    expect(out).toContain('boom');
+    expect(sanitizeText('héllo 😀 名前')).toBe('héllo 😀 名前');
+  });
+
+  it('counts code points', () => {
+    expect(textLength('')).toBe(0);
+    expect(textLength('abc')).toBe(3);
+    expect(textLength('😀')).toBe(1);
+    expect('😀'.length).toBe(2);
+    expect(textLength('a😀b')).toBe(3);
+    expect(textLength('名前')).toBe(2);
+    expect(textLength('𝔘𝔫𝔦')).toBe(3);
+  });
+});
