@@ -34,10 +34,20 @@ export interface ClientHooks {
 
 interface Replay {
   room: string;
-  queue: { data: Buffer; id: number | null }[];
+  queue: { data: Buffer; key: string | null }[];
 }
 
 const CLOSE_GRACE_MS = 2000;
+/**
+ * How many of the last replayed messages live frames are checked against. Only messages in flight
+ * while the history was read can repeat it, and those are the newest ones.
+ */
+const REPLAY_TAIL = 100;
+
+/** Identity of a stored chat message for deduplication; null for messages without an id. */
+export function messageKey(id: number | null, ts: string): string | null {
+  return id === null ? null : `${id}@${ts}`;
+}
 
 /**
  * One client connection: parsing, validation, rate limiting, abuse control, backpressure and
@@ -59,8 +69,8 @@ export class Client {
   alive = true;
 
   private replay: Replay | null = null;
-  /** Ids of the current room up to this one were sent by the last history replay. */
-  private replayedUpTo = 0;
+  /** "<id>@<ts>" of the newest messages the last history replay sent, to drop their live copies. */
+  private replayed = new Set<string>();
   /** Bytes of history replay allowed above the slow-consumer limit until the buffer drains. */
   private grace = 0;
   private tokens: number;
@@ -166,14 +176,19 @@ export class Client {
     }
   }
 
-  /** Live traffic for a room: held while that room's history is being replayed, deduplicated after. */
-  deliver(room: string, data: Buffer, id: number | null): void {
+  /**
+   * Live traffic for a room: held while that room's history is being replayed, and dropped if the
+   * replay already sent it. `key` is "<id>@<ts>" of a stored chat message, else null. Id and time
+   * together tell a true repeat from a new message whose id is reused (a room's ids restart after
+   * a Redis restart or idle expiry).
+   */
+  deliver(room: string, data: Buffer, key: string | null): void {
     if (this.replay?.room === room) {
-      this.replay.queue.push({ data, id });
+      this.replay.queue.push({ data, key });
       return;
     }
     if (room !== this.room) return;
-    if (id !== null && id <= this.replayedUpTo) return;
+    if (key !== null && this.replayed.has(key)) return;
     this.send(data);
   }
 
@@ -191,13 +206,13 @@ export class Client {
     this.send(data);
   }
 
-  /** Releases the held frames that the replay (which ended at `lastId`) did not already cover. */
-  endReplay(lastId: number): void {
+  /** Releases the held frames that the replay (whose messages are `sent`) did not already contain. */
+  endReplay(sent: readonly { id: number | null; ts: string }[]): void {
     const replay = this.replay;
     this.replay = null;
     if (!replay) return;
-    this.replayedUpTo = lastId;
-    for (const f of replay.queue) if (f.id === null || f.id > lastId) this.send(f.data);
+    this.replayed = new Set(sent.slice(-REPLAY_TAIL).map((m) => messageKey(m.id, m.ts)).filter((k) => k !== null));
+    for (const f of replay.queue) if (f.key === null || !this.replayed.has(f.key)) this.send(f.data);
   }
 
   /** Drops held frames without sending them (the join failed). */

@@ -56,9 +56,10 @@ async function main(): Promise<void> {
     }, config.drain.timeoutMs);
     deadline.unref();
     abort.abort();
-    server.close();
+    // Keep listening while draining, so /readyz answers 503 (draining) and upgrades are refused.
     await node?.drain();
     await backends?.close();
+    server.close();
     log.info('drained; bye');
     process.exit(0);
   };

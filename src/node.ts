@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebSocket } from 'ws';
 import type { Broker, RoomEvent, UserEvent } from './broker/types';
 import { handleRequest } from './commands';
 import type { ConfigShape } from './config';
-import { Client } from './connection';
+import { Client, messageKey } from './connection';
 import type { History } from './history/types';
 import { Hub } from './hub';
 import type { Logger } from './log';
@@ -25,6 +26,10 @@ import {
   type LeaveReason,
   type Ref,
 } from './protocol';
+
+const CLAIM_RETRIES = 3;
+const CLAIM_RETRY_MS = 100;
+const CLAIM_LOST_GRACE_MS = 1000;
 
 export interface NodeDeps {
   broker: Broker;
@@ -118,6 +123,12 @@ export class ChatNode {
     let claim;
     try {
       claim = await presence.claim(client.user, this.ownerOf(client));
+      // A client that quit and reconnects at once can beat its old connection's release
+      // (the server sees the close no earlier than the client does): ask again briefly.
+      for (let retry = 0; !claim.ok && retry < CLAIM_RETRIES && !client.closed; retry++) {
+        await sleep(CLAIM_RETRY_MS);
+        claim = await presence.claim(client.user, this.ownerOf(client));
+      }
     } catch (err) {
       log.warn({ err, user: client.user }, 'cannot claim username: presence unavailable');
       this.deps.metrics.degraded.inc({ operation: 'claim' });
@@ -135,7 +146,8 @@ export class ChatNode {
     }
     if (claim.replaced) {
       // Our own session reconnected: tell the old connection, wherever it is, to step aside.
-      await broker.sendToUser(client.user, { kind: 'replaced', by: client.key }).catch(() => false);
+      const room = params.room ?? DEFAULT_ROOM;
+      await broker.sendToUser(client.user, { kind: 'replaced', by: client.key, room }).catch(() => false);
     }
     const displaced = this.hub.add(client);
     if (displaced) this.displace(displaced, CloseCode.SessionReplaced, 'replaced by a newer connection');
@@ -182,17 +194,20 @@ export class ChatNode {
     this.connectionCount--;
     const holder = this.hub.remove(client);
     metrics.connections.set(this.hub.size);
-    if (holder) await broker.unwatchUser(client.user).catch(() => undefined);
     const room = client.room;
     for (const r of [...client.memberOf]) this.leaveLocal(client, r);
-    if (!client.ready || client.quiet) return;
-    try {
-      await presence.release(client.user, this.ownerOf(client));
-    } catch (err) {
-      metrics.degraded.inc({ operation: 'release' });
-      log.warn({ err, user: client.user }, 'presence release failed; the entry will expire');
+    const unwatch = holder ? broker.unwatchUser(client.user).catch(() => undefined) : undefined;
+    if (client.ready && !client.quiet) {
+      // Release first: a user reconnecting at once should find the name free.
+      try {
+        await presence.release(client.user, this.ownerOf(client));
+      } catch (err) {
+        metrics.degraded.inc({ operation: 'release' });
+        log.warn({ err, user: client.user }, 'presence release failed; the entry will expire');
+      }
+      if (room) await this.announceLeft(room, client.user, 'disconnected');
     }
-    if (room) await this.announceLeft(room, client.user, 'disconnected');
+    await unwatch;
     log.debug({ user: client.user, code }, 'client gone');
   }
 
@@ -235,7 +250,7 @@ export class ChatNode {
 
   private async sendRoomState(client: Client, room: string, after?: number, ref?: Ref): Promise<void> {
     if (client.dialect !== 'v1') {
-      client.endReplay(0);
+      client.endReplay([]);
       return;
     }
     client.beginReplay(room);
@@ -252,10 +267,7 @@ export class ChatNode {
       client.sendError(ErrorCode.Unavailable, 'history is unavailable right now; live messages continue', ref);
     }
     client.sendReplay(encode({ type: 'history', room, ...batch, ...(ref !== undefined && { ref }) }));
-    // Ids up to here were covered by this replay; after a reset the room starts again from 1.
-    const last = batch.messages[batch.messages.length - 1];
-    const lastId = last ? (last.id ?? 0) : batch.reset ? 0 : (after ?? 0);
-    client.endReplay(lastId);
+    client.endReplay(batch.messages);
   }
 
   /** Subscribes to a room once per worker; concurrent joiners share the same subscription attempt. */
@@ -328,18 +340,18 @@ export class ChatNode {
     let legacy: Buffer | undefined;
     let v1: Buffer | undefined;
     let skip: string | undefined;
-    let id: number | null = null;
+    let key: string | null = null;
     const encodeFor = (d: Dialect): Buffer => {
       if (d === 'v1') return (v1 ??= Buffer.from(encode(toV1(event))));
       return (legacy ??= Buffer.from(encode(toLegacy(event))));
     };
     if (event.kind === 'message') {
       skip = event.origin; // the sender gets an ack, not an echo (as in the original)
-      id = event.message.id;
+      key = messageKey(event.message.id, event.message.ts);
     }
     for (const c of members) {
       if (c.key === skip) continue;
-      c.deliver(room, encodeFor(c.dialect), id);
+      c.deliver(room, encodeFor(c.dialect), key);
     }
   }
 
@@ -348,7 +360,16 @@ export class ChatNode {
     if (!client || client.closed) return false;
     if (event.kind === 'replaced') {
       if (event.by === client.key) return false;
+      const oldRoom = client.room;
       this.displace(client, CloseCode.SessionReplaced, 'replaced by a newer connection');
+      // The new connection starts elsewhere: leave the old room now rather than as a ghost until the TTL.
+      if (oldRoom && oldRoom !== event.room) {
+        this.track(
+          this.presenceOp('leave', () => this.deps.presence.leave(user, oldRoom)).then(() =>
+            this.announceLeft(oldRoom, user, 'left'),
+          ),
+        );
+      }
       return true;
     }
     const m = event.message;
@@ -369,7 +390,13 @@ export class ChatNode {
       const lost = await this.deps.presence.heartbeat(entries);
       for (const user of lost) {
         const c = this.hub.get(user);
-        if (c) this.displace(c, CloseCode.ClaimLost, 'another connection holds this username');
+        // A session takeover also shows up here when the heartbeat runs between the new claim
+        // and the "replaced" event; give that event a moment to close the client with 4005.
+        if (c) {
+          setTimeout(() => {
+            if (!c.closed) this.displace(c, CloseCode.ClaimLost, 'another connection holds this username');
+          }, CLAIM_LOST_GRACE_MS).unref();
+        }
       }
     } catch (err) {
       this.deps.metrics.degraded.inc({ operation: 'heartbeat' });

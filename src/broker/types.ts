@@ -10,7 +10,7 @@ export type RoomEvent =
 export type UserEvent =
   | { kind: 'direct'; message: DirectMessage }
   /** A newer connection with this user's session took over the name: close the old one. */
-  | { kind: 'replaced'; by: string };
+  | { kind: 'replaced'; by: string; room: string };
 
 export interface BrokerHandlers {
   /** Called once per event per worker; the worker fans it out to its local members. */
