@@ -77,6 +77,12 @@ export const schema = {
   host: { doc: 'Address the HTTP/WebSocket server binds.', format: String, default: '0.0.0.0', env: 'HOST' },
   port: { doc: 'Port the HTTP/WebSocket server listens on.', format: 'tcp-port', default: 8080, env: 'PORT', arg: 'port' },
   worker: {
+    portBase: {
+      doc: 'When above 0, the worker listens on portBase + shard (PM2 cluster mode: 9001, 9002, ...) instead of port.',
+      format: 'non-negative-int',
+      default: 0,
+      env: 'WORKER_PORT_BASE',
+    },
     id: {
       doc: 'Name of this worker in logs, welcome frames and presence owners. Empty: <hostname>-<pid>.',
       format: String,
@@ -257,7 +263,7 @@ export interface ConfigShape {
   mode: 'fabric' | 'memory';
   host: string;
   port: number;
-  worker: { id: string; shard: string };
+  worker: { portBase: number; id: string; shard: string };
   nats: { url: string; subjectPrefix: string; requestTimeoutMs: number };
   redis: { url: string; keyPrefix: string; commandTimeoutMs: number };
   presence: { heartbeatMs: number; ttlMs: number; reapIntervalMs: number };
@@ -310,6 +316,13 @@ export function loadConfig(opts: { env?: NodeJS.ProcessEnv; args?: string[] } = 
   }
   if (config.limits.maxFrameBytes > config.limits.maxPayloadBytes) {
     throw new ConfigError('invalid configuration: limits.maxFrameBytes must not exceed limits.maxPayloadBytes');
+  }
+  if (config.worker.portBase > 0) {
+    const shard = Number(config.worker.shard);
+    if (!Number.isSafeInteger(shard) || shard < 0 || config.worker.portBase + shard > 65535) {
+      throw new ConfigError(`invalid configuration: worker.shard (NODE_APP_INSTANCE=${config.worker.shard}) must be a small non-negative integer when WORKER_PORT_BASE is set`);
+    }
+    config.port = config.worker.portBase + shard;
   }
   if (!config.worker.id) config.worker.id = `${os.hostname()}-${process.pid}`;
   return config;

@@ -1,0 +1,289 @@
+/**
+ * The headless chatfabric client: connection, extended protocol, state, reconnect and resume.
+ * It knows nothing of blessed; the TUI renders its events, and the tests and load tools use it
+ * to speak the protocol. Reconnects use exponential backoff with full jitter and resume every
+ * room from the highest contiguous id seen, deduplicating by id, so a reload loses and doubles
+ * nothing.
+ */
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import WebSocket from 'ws';
+import { RECONNECT_CODES, SUBPROTOCOL_V1, type ChatMessage, type DirectMessage, type RoomSummary } from '../../src/protocol';
+import { backoffDelay, type BackoffOptions } from './backoff';
+import { RoomTracker } from './tracker';
+
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export interface ChatClientOptions {
+  /** ws://host:port/ws */
+  url: string;
+  username: string;
+  /** First room (default global). */
+  room?: string;
+  /** Session token for takeover on reconnect; generated when absent. */
+  session?: string;
+  reconnect?: boolean;
+  backoff?: BackoffOptions;
+  /** How long a request waits for its reply (default 10 s). */
+  requestTimeoutMs?: number;
+}
+
+export interface ServerError {
+  code: string;
+  message: string;
+}
+
+type Frame = Record<string, any>;
+
+interface Pending {
+  resolve: (f: Frame) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Events: 'state' (ConnectionState, detail), 'welcome' (frame), 'joined' (room, users),
+ * 'message' (ChatMessage, {own, replay}), 'gap' (room, {from,to}), 'reset' (room),
+ * 'presence' (room, users), 'user_joined' / 'user_left' (frame), 'direct' (DirectMessage),
+ * 'error' (ServerError), 'closed' (code, reason).
+ */
+export class ChatClient extends EventEmitter {
+  state: ConnectionState = 'closed';
+  room: string;
+  worker = '';
+  shard = '';
+  /** Members of the current room. */
+  readonly members = new Set<string>();
+  readonly tracker = new RoomTracker();
+  /** Round-trip time of the last ping, ms. */
+  rtt: number | null = null;
+  readonly session: string;
+  reconnects = 0;
+  private ws: WebSocket | null = null;
+  private attempt = 0;
+  private seq = 0;
+  private readonly pending = new Map<string, Pending>();
+  private retryTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(private readonly opts: ChatClientOptions) {
+    super();
+    this.room = opts.room ?? 'global';
+    this.session = opts.session ?? randomBytes(16).toString('base64url');
+  }
+
+  /** Connects; resolves on the first welcome, rejects if that first attempt is refused. */
+  connect(): Promise<void> {
+    this.stopped = false;
+    return new Promise((resolve, reject) => {
+      this.once('welcome', () => resolve());
+      this.open((err) => reject(err));
+    });
+  }
+
+  private open(onRefused?: (err: Error) => void): void {
+    const q = new URLSearchParams({ username: this.opts.username, session: this.session, room: this.room });
+    const after = this.tracker.resumeAfter(this.room);
+    if (after !== undefined) q.set('after', String(after));
+    const ws = new WebSocket(`${this.opts.url}?${q}`, [SUBPROTOCOL_V1]);
+    this.ws = ws;
+    this.setState(this.reconnects > 0 || this.attempt > 0 ? 'reconnecting' : 'connecting');
+    let welcomed = false;
+    ws.on('message', (data) => {
+      let f: Frame;
+      try {
+        f = JSON.parse(data.toString());
+      } catch {
+        return;
+      }
+      if (f.type === 'welcome') {
+        welcomed = true;
+        this.attempt = 0;
+      }
+      this.onFrame(f);
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      const err = new Error(`HTTP ${res.statusCode}`);
+      ws.terminate();
+      if (onRefused && !welcomed && res.statusCode === 400) {
+        this.stopped = true;
+        onRefused(err);
+      }
+    });
+    ws.on('error', () => undefined);
+    ws.on('close', (code, reasonBuf) => {
+      const reason = reasonBuf.toString();
+      if (this.ws === ws) this.ws = null;
+      for (const [, p] of this.pending) {
+        clearTimeout(p.timer);
+        p.reject(new Error(`connection closed (${code})`));
+      }
+      this.pending.clear();
+      this.emit('closed', code, reason);
+      // Refused for good (name taken, replaced, abuse): stop, unless it was never welcomed and may be a transient refusal.
+      const retry = this.opts.reconnect !== false && !this.stopped && (RECONNECT_CODES.has(code) || code === 1005 || (!welcomed && code !== 4001));
+      if (!retry) {
+        this.setState('closed', reason || String(code));
+        if (!welcomed && onRefused) onRefused(new Error(reason || `closed with ${code}`));
+        return;
+      }
+      const delay = backoffDelay(this.attempt++, this.opts.backoff);
+      this.setState('reconnecting', `retrying in ${delay} ms`);
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        this.reconnects++;
+        this.open();
+      }, delay);
+    });
+  }
+
+  private setState(state: ConnectionState, detail?: string): void {
+    this.state = state;
+    this.emit('state', state, detail);
+  }
+
+  private onFrame(f: Frame): void {
+    const waiter = f.ref !== undefined ? this.pending.get(String(f.ref)) : undefined;
+    switch (f.type) {
+      case 'welcome':
+        this.worker = f.worker;
+        this.shard = f.shard;
+        this.setState('open');
+        this.emit('welcome', f);
+        break;
+      case 'joined':
+        this.room = f.room;
+        this.members.clear();
+        for (const u of f.users) this.members.add(u);
+        this.emit('joined', f.room, [...this.members]);
+        this.emit('presence', f.room, [...this.members]);
+        break;
+      case 'history':
+        this.onHistory(f);
+        break;
+      case 'message':
+        this.accept(f as unknown as ChatMessage, false, false);
+        break;
+      case 'user_joined':
+        if (f.room === this.room) this.members.add(f.user);
+        this.emit('user_joined', f);
+        this.emit('presence', f.room, [...this.members]);
+        break;
+      case 'user_left':
+        if (f.room === this.room) this.members.delete(f.user);
+        this.emit('user_left', f);
+        this.emit('presence', f.room, [...this.members]);
+        break;
+      case 'direct':
+        this.emit('direct', f as unknown as DirectMessage);
+        break;
+      case 'pong':
+        break;
+      case 'error':
+        if (!waiter) this.emit('error', { code: f.code, message: f.message } satisfies ServerError);
+        break;
+    }
+    if (waiter && f.type !== 'user_joined') {
+      this.pending.delete(String(f.ref));
+      clearTimeout(waiter.timer);
+      if (f.type === 'error') waiter.reject(Object.assign(new Error(f.message), { code: f.code }));
+      else waiter.resolve(f);
+    }
+  }
+
+  private onHistory(f: Frame): void {
+    const room = f.room as string;
+    const resumed = this.tracker.resumeAfter(room);
+    if (f.reset) {
+      this.tracker.reset(room);
+      this.emit('reset', room);
+    }
+    if (f.gap) {
+      this.tracker.skip(room, f.gap.to);
+      this.emit('gap', room, f.gap);
+    }
+    const messages = f.messages as ChatMessage[];
+    if ((resumed === undefined || f.reset) && messages.length && messages[0].id !== null) {
+      this.tracker.baseline(room, (messages[0].id as number) - 1);
+    }
+    for (const m of messages) this.accept(m, m.from === this.opts.username, true);
+  }
+
+  /** Emits a message once: ids already seen (replays, resends) are dropped. */
+  private accept(m: ChatMessage, own: boolean, replay: boolean): void {
+    if (m.id !== null && !this.tracker.see(m.room, m.id)) return;
+    this.emit('message', m, { own, replay });
+  }
+
+  private request(frame: Frame): Promise<Frame> {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN || this.state !== 'open') {
+      return Promise.reject(new Error('not connected'));
+    }
+    const ref = `r${++this.seq}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(ref);
+        reject(new Error('request timed out'));
+      }, this.opts.requestTimeoutMs ?? 10_000);
+      this.pending.set(ref, { resolve, reject, timer });
+      ws.send(JSON.stringify({ ...frame, ref }));
+    });
+  }
+
+  /** Sends a chat message to the current room; resolves with its stored form once acknowledged. */
+  async say(text: string): Promise<ChatMessage> {
+    const room = this.room;
+    const ack = await this.request({ type: 'message', text });
+    const m: ChatMessage = { id: ack.id ?? null, room: ack.room ?? room, from: this.opts.username, text, ts: ack.ts };
+    this.accept(m, true, false);
+    return m;
+  }
+
+  /** Sends raw chat text, which the server may read as a slash command (`/join dev`). */
+  sendText(text: string): void {
+    this.ws?.send(JSON.stringify({ type: 'message', text, ref: `r${++this.seq}` }));
+  }
+
+  async join(room: string): Promise<void> {
+    const after = this.tracker.resumeAfter(room);
+    await this.request({ type: 'join', room, ...(after !== undefined && { after }) });
+  }
+
+  async leave(): Promise<void> {
+    await this.request({ type: 'leave' });
+  }
+
+  async users(room?: string): Promise<string[]> {
+    return (await this.request({ type: 'users', ...(room && { room }) })).users;
+  }
+
+  async rooms(): Promise<RoomSummary[]> {
+    return (await this.request({ type: 'rooms' })).rooms;
+  }
+
+  async direct(to: string, text: string): Promise<void> {
+    await this.request({ type: 'direct', to, text });
+  }
+
+  async help(): Promise<{ usage: string; help: string }[]> {
+    return (await this.request({ type: 'help' })).commands;
+  }
+
+  /** Measures the round-trip time through the server. */
+  async ping(): Promise<number> {
+    const t0 = performance.now();
+    await this.request({ type: 'ping' });
+    this.rtt = performance.now() - t0;
+    return this.rtt;
+  }
+
+  /** Closes for good (no reconnect). */
+  close(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.ws?.close(1000);
+    this.setState('closed', 'closed by user');
+  }
+}
