@@ -57,6 +57,21 @@ apps.push({
     DRAIN_TIMEOUT_MS: String(s.drainMs),
   },
 });
+if (s.dev) {
+  // npm run dev: recompile on every source change, and restart the workers when dist/ changes.
+  const worker = apps[apps.length - 1];
+  Object.assign(worker, { watch: [path.join(s.root, 'dist', 'src')], watch_delay: 500 });
+  worker.env.LOG_PRETTY = 'true';
+  worker.env.NODE_ENV = 'development';
+  apps.push({
+    name: `${s.name}-tsc`,
+    script: path.join(s.root, 'node_modules', 'typescript', 'bin', 'tsc'),
+    args: ['-p', 'tsconfig.json', '--watch', '--preserveWatchOutput'],
+    cwd: s.root,
+    autorestart: true,
+    ...log('tsc'),
+  });
+}
 apps.push({
   name: `${s.name}-nginx`,
   script: cluster.binary('nginx'),

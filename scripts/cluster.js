@@ -33,6 +33,8 @@ function settings(env = process.env) {
     redisUrl: env.REDIS_URL || '',
     drainMs: int(env.DRAIN_TIMEOUT_MS, 8000, 'DRAIN_TIMEOUT_MS'),
     maxMemory: env.CHATFABRIC_MAX_MEMORY || '1G',
+    /** Development mode (npm run dev): tsc --watch and workers restarted on change. */
+    dev: ['1', 'true', 'yes'].includes(String(env.CHATFABRIC_DEV || '').toLowerCase()),
   };
   if (s.workers < 1 || s.workers > 64) throw new Error('chatfabric: CHATFABRIC_WORKERS must be between 1 and 64');
   return s;

@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin"
 pm2=node_modules/.bin/pm2
 "$pm2" delete "${CHATFABRIC_NAME:-chatfabric}-worker" || true
+"$pm2" delete "${CHATFABRIC_NAME:-chatfabric}-tsc" >/dev/null 2>&1 || true  # npm run dev only
 "$pm2" delete ecosystem.config.js || true

@@ -53,7 +53,7 @@ export class NatsBroker implements Broker {
     this.rooms.set(room, sub);
     try {
       // The flush round trip proves the server has the subscription (or tells us it cannot).
-      await this.nc.flush();
+      await this.flush();
     } catch (err) {
       sub.unsubscribe();
       this.rooms.delete(room);
@@ -87,7 +87,7 @@ export class NatsBroker implements Broker {
     this.users.set(user, sub);
     try {
       // As for rooms: once this resolves, a direct message from any worker finds the user.
-      await this.nc.flush();
+      await this.flush();
     } catch (err) {
       sub.unsubscribe();
       if (this.users.get(user) === sub) this.users.delete(user);
@@ -132,6 +132,21 @@ export class NatsBroker implements Broker {
       ? Promise.resolve()
       : this.nc.drain().catch((err) => this.opts.log?.warn({ err }, 'NATS drain failed'));
     return this.closing;
+  }
+
+  /** A flush bounded in time: while NATS is away (or draining) it would otherwise wait forever. */
+  private async flush(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.nc.flush(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('NATS flush timed out')), this.opts.requestTimeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async watchStatus(): Promise<void> {

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient } from '../../tui/core/client';
 import { startPm2Cluster, type Pm2Cluster } from '../support/pm2-cluster';
@@ -25,6 +27,7 @@ describe('rolling reload under traffic (PM2 + nginx)', () => {
     const n = 12;
     const received = new Map<string, Map<number, number>>(); // user -> id -> times seen
     const reconnectMs: number[] = [];
+    const closes: string[] = [];
     for (let i = 0; i < n; i++) {
       const user = `r${i}`;
       const c = new ChatClient({ url: cluster.wsUrl, username: user, room: 'reload', backoff: { baseMs: 100, capMs: 2000 } });
@@ -34,7 +37,10 @@ describe('rolling reload under traffic (PM2 + nginx)', () => {
         if (m.id !== null && !meta.own) seen.set(m.id, (seen.get(m.id) ?? 0) + 1);
       });
       let lostAt = 0;
-      c.on('closed', () => (lostAt = performance.now()));
+      c.on('closed', (code: number, reason: string) => {
+        lostAt = performance.now();
+        closes.push(`${user}:${code}${reason ? `/${reason}` : ''}@${Date.now() % 100000}`);
+      });
       c.on('welcome', () => {
         if (lostAt) reconnectMs.push(performance.now() - lostAt);
         lostAt = 0;
@@ -74,16 +80,16 @@ describe('rolling reload under traffic (PM2 + nginx)', () => {
     await Promise.all(loops);
 
     // Every client eventually holds every message the others had acknowledged, exactly once.
-    await waitUntil(
-      () =>
-        clients.every((c, i) => {
-          const seen = received.get(`r${i}`)!;
-          for (const [id, from] of acked) if (from !== `r${i}` && !seen.has(id)) return false;
-          return true;
-        }),
-      30_000,
-      'every acknowledged message at every client',
-    );
+    const missing = () =>
+      clients.flatMap((c, i) => {
+        const seen = received.get(`r${i}`)!;
+        const ids = [...acked].filter(([id, from]) => from !== `r${i}` && !seen.has(id)).map(([id]) => id);
+        return ids.length ? [`r${i} (${c.state}, after ${c.tracker.resumeAfter('reload')}) misses ${ids.slice(0, 10).join(',')}`] : [];
+      });
+    await waitUntil(() => missing().length === 0, 45_000, 'every acknowledged message at every client').catch((err) => {
+      const logs = readFileSync(path.join(cluster.runDir, 'logs', 'worker.out.log'), 'utf8').split('\n').slice(-40).join('\n');
+      throw new Error(`${(err as Error).message}: ${missing().join('; ')}\ncloses: ${closes.join(' ')}\n${logs}`);
+    });
     let duplicates = 0;
     for (const seen of received.values()) for (const count of seen.values()) if (count > 1) duplicates++;
     expect(duplicates).toBe(0);

@@ -26,6 +26,8 @@ export interface ChatClientOptions {
   backoff?: BackoffOptions;
   /** How long a request waits for its reply (default 10 s). */
   requestTimeoutMs?: number;
+  /** How long a connection attempt may take until the welcome frame (default 10 s). */
+  handshakeTimeoutMs?: number;
 }
 
 export interface ServerError {
@@ -89,6 +91,8 @@ export class ChatClient extends EventEmitter {
     this.ws = ws;
     this.setState(this.reconnects > 0 || this.attempt > 0 ? 'reconnecting' : 'connecting');
     let welcomed = false;
+    // A server that accepts the socket but never welcomes (it died mid-setup) must not hold us.
+    const handshake = setTimeout(() => ws.terminate(), this.opts.handshakeTimeoutMs ?? 10_000);
     ws.on('message', (data) => {
       let f: Frame;
       try {
@@ -98,6 +102,7 @@ export class ChatClient extends EventEmitter {
       }
       if (f.type === 'welcome') {
         welcomed = true;
+        clearTimeout(handshake);
         this.attempt = 0;
       }
       this.onFrame(f);
@@ -112,6 +117,7 @@ export class ChatClient extends EventEmitter {
     });
     ws.on('error', () => undefined);
     ws.on('close', (code, reasonBuf) => {
+      clearTimeout(handshake);
       const reason = reasonBuf.toString();
       if (this.ws === ws) this.ws = null;
       for (const [, p] of this.pending) {
