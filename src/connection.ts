@@ -112,11 +112,11 @@ export class Client {
     if (isBinary) {
       return this.reject(new ProtocolError(ErrorCode.BinaryFrame, 'binary frames are not supported; send JSON text frames'));
     }
-    if (!this.takeToken()) {
-      return this.reject(
-        new ProtocolError(ErrorCode.RateLimited, `too many frames: the limit is ${this.limits.ratePerSec} per second; this one was dropped`),
-      );
-    }
+    // Every frame costs a token; a refused one is still parsed (it is bounded by the frame size,
+    // and floods end at the abuse limit) so that the error can carry the request's ref.
+    const allowed = this.takeToken();
+    const limited = (ref?: Ref) =>
+      new ProtocolError(ErrorCode.RateLimited, `too many frames: the limit is ${this.limits.ratePerSec} per second; this one was dropped`, ref);
     const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     let request: Request;
     try {
@@ -124,8 +124,9 @@ export class Client {
       const text = bytes > this.limits.maxFrameBytes ? '' : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(Array.isArray(data) ? data : [Buffer.from(data)]).toString('utf8');
       request = parseRequest(text, bytes, this.dialect, this.limits);
     } catch (err) {
-      return this.reject(err);
+      return this.reject(allowed ? err : limited(err instanceof ProtocolError ? err.ref : undefined));
     }
+    if (!allowed) return this.reject(limited(request.ref));
     this.metrics.messagesIn.inc({ kind: request.kind });
     this.chain = this.chain
       .then(() => (this.closed ? undefined : this.hooks.onRequest(this, request)))
