@@ -2,6 +2,7 @@
  * Worker entry: load config, listen at once (so /healthz answers), connect NATS and Redis with
  * retries, then serve chat; on SIGINT/SIGTERM drain within a bounded time and exit.
  */
+import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type ConfigShape } from './config';
 import { fabricBackends, memoryBackends, type Backends } from './fabric';
 import { createLogger } from './log';
@@ -56,10 +57,13 @@ async function main(): Promise<void> {
     }, config.drain.timeoutMs);
     deadline.unref();
     abort.abort();
-    // Keep listening while draining, so /readyz answers 503 (draining) and upgrades are refused.
+    // Under PM2 cluster mode the port is shared with the replacement process: stop listening at
+    // once so new connections go to it rather than to us. Standalone (a container), keep listening
+    // while draining, so /readyz answers 503 and upgrades are refused.
+    if (cluster.isWorker) server.close();
     await node?.drain();
     await backends?.close();
-    server.close();
+    if (server.listening) server.close();
     log.info('drained; bye');
     process.exit(0);
   };
