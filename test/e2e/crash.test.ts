@@ -41,7 +41,7 @@ describe('worker crash under traffic (PM2 + nginx)', () => {
       }
       c.close();
     }
-    const quitterName = (quitter as unknown as { opts: { username: string } }).opts.username;
+    const quitterName = quitter.username;
     // A quiet observer on the surviving worker (the traffic clients use up their rate budget).
     let observer: ChatClient;
     for (let i = 0; ; i++) {

@@ -54,7 +54,7 @@ describe('NATS node loss under traffic (PM2 + nginx + 3-node NATS cluster)', () 
         await Promise.all(traffic!.clients.map((c, i) => c.say(`mark-${i}-${Date.now()}`).catch(() => undefined)));
         return traffic!.clients.every((c) => {
           const from = marks.get(c)!;
-          return traffic!.clients.every((o) => o === c || o.worker === c.worker || from.has((o as any).opts.username));
+          return traffic!.clients.every((o) => o === c || o.worker === c.worker || from.has(o.username));
         });
       },
       30_000,

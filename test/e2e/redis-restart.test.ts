@@ -46,7 +46,7 @@ describe('Redis restart (PM2 + nginx)', () => {
     await waitUntil(
       async () => {
         const users = await a!.users('redis').catch(() => []);
-        return users.includes(a!.tracker ? (a as any).opts.username : '') && users.includes((b as any).opts.username);
+        return users.includes(a!.username) && users.includes(b!.username);
       },
       5000,
       'presence re-asserted',

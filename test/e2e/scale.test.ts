@@ -52,7 +52,7 @@ describe('scale out and in under traffic (PM2 + nginx)', () => {
     // Only clients of the removed worker were closed; they came back.
     const dropped = new Set(traffic.closes.map((c) => c.split(':')[0]));
     for (const [c, worker] of workerOf) {
-      const user = (c as unknown as { opts: { username: string } }).opts.username;
+      const user = c.username;
       if (worker.endsWith(`-${removed[0]}`)) continue;
       expect(dropped.has(user), `${user} on a surviving worker was dropped`).toBe(false);
     }

@@ -74,6 +74,10 @@ export class ChatClient extends EventEmitter {
     this.session = opts.session ?? randomBytes(16).toString('base64url');
   }
 
+  get username(): string {
+    return this.opts.username;
+  }
+
   /** Connects; resolves on the first welcome, rejects if that first attempt is refused. */
   connect(): Promise<void> {
     this.stopped = false;
