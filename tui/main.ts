@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+/**
+ * chatfabric-tui: the terminal client.
+ *   npm run tui -- [--url ws://127.0.0.1:8080/ws] [--username NAME]
+ */
+import { runView } from './view';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  process.stdout.write('usage: chatfabric-tui [--url ws://127.0.0.1:8080/ws] [--username NAME]\n');
+  process.exit(0);
+}
+runView({ url: arg('url') ?? 'ws://127.0.0.1:8080/ws', username: arg('username') });

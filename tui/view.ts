@@ -1,0 +1,241 @@
+/**
+ * The blessed view: renders a ChatClient's state and turns keystrokes into its calls. All chat
+ * logic lives in the headless core (./core); this file only draws and reads keys.
+ */
+import blessed from 'blessed';
+import type { ChatMessage } from '../src/protocol';
+import { ChatClient } from './core/client';
+import { completeInput, parseInput } from './input';
+
+const PALETTE = ['cyan', 'green', 'yellow', 'magenta', 'blue', 'red', 'light-cyan', 'light-green', 'light-magenta', 'light-blue'];
+
+/** A stable colour per user name, so people are easy to follow. */
+export function colourOf(name: string): string {
+  let h = 0;
+  for (const ch of name) h = (h * 31 + ch.codePointAt(0)!) >>> 0;
+  return PALETTE[h % PALETTE.length];
+}
+
+function time(ts?: string): string {
+  const d = ts ? new Date(ts) : new Date();
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
+
+export interface ViewOptions {
+  url: string;
+  username?: string;
+}
+
+export function runView(opts: ViewOptions): void {
+  const screen = blessed.screen({ smartCSR: true, fullUnicode: true, title: 'chatfabric', dockBorders: true, autoPadding: true });
+  const log = blessed.log({
+    parent: screen, top: 0, left: 0, width: '100%-22', height: '100%-3', border: 'line', label: ' global ',
+    tags: true, scrollable: true, alwaysScroll: true, scrollback: 5000, mouse: true,
+    scrollbar: { ch: ' ', style: { bg: 'grey' } },
+  });
+  const rooms = blessed.box({ parent: screen, top: 0, right: 0, width: 22, height: '40%', border: 'line', label: ' rooms ', tags: true });
+  const users = blessed.box({ parent: screen, top: '40%', right: 0, width: 22, height: '60%-3', border: 'line', label: ' users ', tags: true, scrollable: true });
+  const status = blessed.box({ parent: screen, bottom: 1, left: 0, width: '100%', height: 1, tags: true, style: { bg: 'blue', fg: 'white' } });
+  const input = blessed.textbox({ parent: screen, bottom: 0, left: 0, width: '100%', height: 1, inputOnFocus: true, keys: true });
+
+  let client: ChatClient | null = null;
+  const history: string[] = [];
+  let historyAt = 0;
+  let roomNames: string[] = [];
+  const line = (text: string) => {
+    log.log(text);
+    screen.render();
+  };
+  const system = (text: string) => line(`{grey-fg}${time()} * ${blessed.escape(text)}{/grey-fg}`);
+  const showMessage = (m: ChatMessage, own: boolean) => {
+    const who = `{${colourOf(m.from)}-fg}{bold}${blessed.escape(m.from)}{/bold}{/${colourOf(m.from)}-fg}`;
+    line(`{grey-fg}${time(m.ts)}{/grey-fg} ${who}${own ? '' : ''} ${blessed.escape(m.text)}`);
+  };
+
+  const drawStatus = () => {
+    if (!client) return;
+    const state = client.state === 'open' ? '{green-fg}connected{/green-fg}' : `{yellow-fg}${client.state}{/yellow-fg}`;
+    const rtt = client.rtt === null ? '-' : `${client.rtt.toFixed(0)} ms`;
+    status.setContent(` ${blessed.escape(client.username)} in ${blessed.escape(client.room)} | ${state} | rtt ${rtt} | worker ${blessed.escape(client.worker || '-')}/${client.shard || '-'} | ${blessed.escape(opts.url)}`);
+    screen.render();
+  };
+  const drawUsers = () => {
+    if (!client) return;
+    users.setContent([...client.members].sort().map((u) => `{${colourOf(u)}-fg}${blessed.escape(u)}{/${colourOf(u)}-fg}`).join('\n'));
+    screen.render();
+  };
+  const refreshRooms = async () => {
+    if (!client || client.state !== 'open') return;
+    try {
+      const list = await client.rooms();
+      roomNames = list.map((r) => r.name);
+      rooms.setContent(list.map((r) => `${r.name === client!.room ? '{bold}> ' : '  '}${blessed.escape(r.name)} (${r.users})${r.name === client!.room ? '{/bold}' : ''}`).join('\n'));
+      screen.render();
+    } catch {
+      // shown again on the next refresh
+    }
+  };
+  let roomsTimer: NodeJS.Timeout | null = null;
+  const refreshRoomsSoon = () => {
+    if (roomsTimer) return;
+    roomsTimer = setTimeout(() => {
+      roomsTimer = null;
+      void refreshRooms();
+    }, 300);
+  };
+
+  const start = (username: string) => {
+    const c = new ChatClient({ url: opts.url, username });
+    client = c;
+    c.on('state', (state: string, detail?: string) => {
+      if (state === 'reconnecting') system(`connection lost; reconnecting${detail ? ` (${detail})` : ''}`);
+      drawStatus();
+    });
+    c.on('welcome', () => {
+      system(`connected to worker ${c.worker} (shard ${c.shard}) as ${username}`);
+      drawStatus();
+    });
+    c.on('joined', (room: string) => {
+      log.setLabel(` ${room} `);
+      system(`you are in ${room}`);
+      drawStatus();
+      refreshRoomsSoon();
+    });
+    c.on('message', (m: ChatMessage, meta: { own: boolean }) => {
+      if (m.room === c.room) showMessage(m, meta.own);
+    });
+    c.on('gap', (_room: string, gap: { from: number; to: number }) => system(`${gap.to - gap.from + 1} older messages are no longer kept`));
+    c.on('user_joined', (f: { user: string; room: string }) => {
+      if (f.user !== username && f.room === c.room) system(`${f.user} joined`);
+      refreshRoomsSoon();
+    });
+    c.on('user_left', (f: { user: string; room: string }) => {
+      if (f.user !== username && f.room === c.room) system(`${f.user} left`);
+      refreshRoomsSoon();
+    });
+    c.on('presence', drawUsers);
+    c.on('direct', (m: { from: string; to: string; text: string; ts: string }) =>
+      line(`{grey-fg}${time(m.ts)}{/grey-fg} {magenta-fg}[direct] ${blessed.escape(m.from)} → ${blessed.escape(m.to)}:{/magenta-fg} ${blessed.escape(m.text)}`),
+    );
+    c.on('error', (e: { message: string }) => system(`error: ${e.message}`));
+    c.on('closed', (code: number, reason: string) => {
+      if (code === 4001) {
+        system(`the name "${username}" is taken; choose another`);
+        askName();
+      } else if (code === 4005) system('this session continued in another window; disconnected');
+      else if (c.state === 'closed' && code !== 1000) system(`disconnected: ${reason || code}`);
+    });
+    c.connect().catch(() => undefined);
+    setInterval(() => {
+      if (c.state === 'open') c.ping().then(drawStatus, () => undefined);
+    }, 5000).unref();
+    setInterval(() => void refreshRooms(), 10_000).unref();
+    drawStatus();
+  };
+
+  const run = async (text: string) => {
+    if (!client) return;
+    const cmd = parseInput(text);
+    try {
+      switch (cmd.kind) {
+        case 'say':
+          await client.say(cmd.text); // shown by the 'message' event, once
+          break;
+        case 'join':
+          await client.join(cmd.room);
+          break;
+        case 'leave':
+          await client.leave();
+          break;
+        case 'users': {
+          const list = await client.users(cmd.room);
+          system(`${cmd.room ? `users in ${cmd.room}` : 'users online'}: ${list.join(', ')}`);
+          break;
+        }
+        case 'rooms': {
+          const list = await client.rooms();
+          system(`rooms: ${list.map((r) => `${r.name} (${r.users})`).join(', ')}`);
+          break;
+        }
+        case 'msg':
+          await client.direct(cmd.to, cmd.text);
+          line(`{grey-fg}${time()}{/grey-fg} {magenta-fg}[direct] you → ${blessed.escape(cmd.to)}:{/magenta-fg} ${blessed.escape(cmd.text)}`);
+          break;
+        case 'help':
+          for (const c of await client.help()) system(`${c.usage.padEnd(20)} ${c.help}`);
+          system('PgUp/PgDn scroll, Up/Down input history, Tab completes, Ctrl-C quits');
+          break;
+        case 'quit':
+          quit();
+          break;
+        case 'error':
+          system(cmd.message);
+          break;
+      }
+    } catch (err) {
+      system(`error: ${(err as Error).message}`);
+    }
+  };
+
+  // With inputOnFocus, focusing an input that already reads keys would read every key twice.
+  const focusInput = () => {
+    if (screen.focused !== input) input.focus();
+  };
+  let asking = false;
+  const askName = () => {
+    asking = true;
+    client = null;
+    input.setValue('');
+    status.setContent(' choose a username (letters, digits, _ or -) and press Enter');
+    focusInput();
+    screen.render();
+  };
+
+  input.on('submit', (value: string) => {
+    const text = value.trim();
+    input.clearValue();
+    focusInput();
+    if (asking) {
+      if (!/^[A-Za-z0-9_-]{1,32}$/.test(text)) {
+        status.setContent(' invalid username: 1-32 letters, digits, _ or -; try again');
+        screen.render();
+        return;
+      }
+      asking = false;
+      start(text);
+      return;
+    }
+    if (!text) return;
+    history.push(text);
+    historyAt = history.length;
+    void run(text);
+  });
+  input.key(['up', 'down'], (_ch, key) => {
+    if (!history.length) return;
+    historyAt = Math.max(0, Math.min(history.length, historyAt + (key.name === 'up' ? -1 : 1)));
+    input.setValue(history[historyAt] ?? '');
+    screen.render();
+  });
+  input.key('tab', () => {
+    const v = input.getValue().replace(/\t/g, '');
+    input.setValue(completeInput(v, { rooms: roomNames, users: client ? [...client.members] : [] }));
+    screen.render();
+  });
+  input.key(['pageup', 'pagedown'], (_ch, key) => {
+    log.scroll((key.name === 'pageup' ? -1 : 1) * Math.max(1, (log.height as number) - 3));
+    screen.render();
+  });
+  const quit = () => {
+    client?.close();
+    screen.destroy();
+    process.exit(0);
+  };
+  input.key(['C-c'], quit);
+  screen.key(['C-c'], quit);
+  screen.on('resize', () => screen.render());
+
+  if (opts.username) start(opts.username);
+  else askName();
+  focusInput();
+  screen.render();
+}
