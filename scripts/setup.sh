@@ -14,7 +14,7 @@ if [ "$major" -lt 20 ]; then
 fi
 
 # Debian packages, named by the command each provides.
-declare -A pkg_for=([nats-server]=nats-server [redis-server]=redis-server [nginx]=nginx)
+declare -A pkg_for=([nats-server]=nats-server [redis-server]=redis-server [nginx]=nginx [tmux]=tmux)
 for extra in ${CHATFABRIC_EXTRA_PACKAGES:-}; do pkg_for[$extra]=$extra; done
 missing=()
 for cmd in "${!pkg_for[@]}"; do

@@ -88,7 +88,8 @@ export function runView(opts: ViewOptions): void {
     const c = new ChatClient({ url: opts.url, username });
     client = c;
     c.on('state', (state: string, detail?: string) => {
-      if (state === 'reconnecting') system(`connection lost; reconnecting${detail ? ` (${detail})` : ''}`);
+      // The core reports 'reconnecting' with the delay when it schedules a retry, and again (no detail) when it dials.
+      if (state === 'reconnecting' && detail) system(`connection lost; reconnecting (${detail})`);
       drawStatus();
     });
     c.on('welcome', () => {
@@ -117,7 +118,7 @@ export function runView(opts: ViewOptions): void {
     c.on('direct', (m: { from: string; to: string; text: string; ts: string }) =>
       line(`{grey-fg}${time(m.ts)}{/grey-fg} {magenta-fg}[direct] ${blessed.escape(m.from)} → ${blessed.escape(m.to)}:{/magenta-fg} ${blessed.escape(m.text)}`),
     );
-    c.on('error', (e: { message: string }) => system(`error: ${e.message}`));
+    c.on('server_error', (e: { message: string }) => system(`error: ${e.message}`));
     c.on('closed', (code: number, reason: string) => {
       if (code === 4001) {
         system(`the name "${username}" is taken; choose another`);

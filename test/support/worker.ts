@@ -40,12 +40,14 @@ export interface WorkerOptions {
   env?: Record<string, string>;
   /** Wait for /readyz (default true). */
   waitReady?: boolean;
+  /** A fixed port (default: a free one). */
+  port?: number;
 }
 
 let counter = 0;
 
 export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const id = opts.id ?? `w${++counter}-${process.pid}`;
   const proc = spawn(process.execPath, [MAIN], {
     cwd: ROOT,

@@ -47,7 +47,7 @@ interface Pending {
  * Events: 'state' (ConnectionState, detail), 'welcome' (frame), 'joined' (room, users),
  * 'message' (ChatMessage, {own, replay}), 'gap' (room, {from,to}), 'reset' (room),
  * 'presence' (room, users), 'user_joined' / 'user_left' (frame), 'direct' (DirectMessage),
- * 'error' (ServerError), 'closed' (code, reason).
+ * 'server_error' (ServerError), 'closed' (code, reason).
  */
 export class ChatClient extends EventEmitter {
   state: ConnectionState = 'closed';
@@ -190,7 +190,8 @@ export class ChatClient extends EventEmitter {
       case 'pong':
         break;
       case 'error':
-        if (!waiter) this.emit('error', { code: f.code, message: f.message } satisfies ServerError);
+        // Not 'error': an EventEmitter throws on an 'error' nobody listens to.
+        if (!waiter) this.emit('server_error', { code: f.code, message: f.message } satisfies ServerError);
         break;
     }
     if (waiter && f.type !== 'user_joined') {
