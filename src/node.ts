@@ -236,13 +236,15 @@ export class ChatNode {
     }
     // The client may have gone while we awaited; onGone has cleaned up what existed then.
     if (client.closed) return this.leaveLocal(client, room);
+    // Switch before touching presence: from here a heartbeat refreshes the new room, never
+    // re-creating the membership the leave below removes.
+    client.room = room;
     if (prev) {
       this.leaveLocal(client, prev);
       await this.presenceOp('leave', () => this.deps.presence.leave(client.user, prev));
       await this.announceLeft(prev, client.user, 'left');
-      if (client.closed) return this.leaveLocal(client, room);
+      if (client.closed) return;
     }
-    client.room = room;
     await this.presenceOp('join', () => this.deps.presence.join(client.user, room));
     await this.publish(room, { kind: 'joined', room, user: client.user, ts: new Date().toISOString() });
     await this.sendRoomState(client, room, after, ref);
