@@ -11,6 +11,29 @@ import { CloseCode, ErrorCode } from '../../src/protocol';
 import { connect, type Frame, type TestClient } from '../support/client';
 import { startCluster, type ClusterOptions, type MemoryCluster } from './memory-cluster';
 
+/**
+ * A MemoryPresence whose join of user `hold` into room "r" waits for release(); `held` resolves
+ * once that join has started waiting. Holds a join open so a test can act inside the window.
+ */
+function gatedJoin() {
+  let release!: () => void;
+  let entered!: () => void;
+  const held = new Promise<void>((r) => (entered = r));
+  const gate = new Promise<void>((r) => (release = r));
+  class SlowPresence extends MemoryPresence {
+    hold: string | null = null;
+    override async join(user: string, room: string): Promise<void> {
+      if (user === this.hold && room === 'r') {
+        entered();
+        await gate;
+      }
+      return super.join(user, room);
+    }
+  }
+  return { held, release: () => release(), SlowPresence };
+}
+
+
 let cluster: MemoryCluster | null = null;
 
 async function start(opts: ClusterOptions = {}): Promise<MemoryCluster> {
@@ -590,20 +613,7 @@ describe('history', () => {
   });
 
   it('a message sent while a v1 client is joining arrives exactly once', async () => {
-    let release!: () => void;
-    let entered!: () => void;
-    const held = new Promise<void>((r) => (entered = r));
-    const gate = new Promise<void>((r) => (release = r));
-    class SlowPresence extends MemoryPresence {
-      hold: string | null = null;
-      override async join(user: string, room: string): Promise<void> {
-        if (user === this.hold && room === 'r') {
-          entered();
-          await gate;
-        }
-        return super.join(user, room);
-      }
-    }
+    const { held, release, SlowPresence } = gatedJoin();
     let presence!: SlowPresence;
     const c = await start({ presence: (config) => (presence = new SlowPresence({ ttlMs: config.presence.ttlMs })) });
     const bob = await c.v1(0, 'bob', { room: 'r' });
@@ -622,20 +632,7 @@ describe('history', () => {
   });
 
   it('membership changes while a v1 client is joining reach it after its history', async () => {
-    let release!: () => void;
-    let entered!: () => void;
-    const held = new Promise<void>((r) => (entered = r));
-    const gate = new Promise<void>((r) => (release = r));
-    class SlowPresence extends MemoryPresence {
-      hold: string | null = null;
-      override async join(user: string, room: string): Promise<void> {
-        if (user === this.hold && room === 'r') {
-          entered();
-          await gate;
-        }
-        return super.join(user, room);
-      }
-    }
+    const { held, release, SlowPresence } = gatedJoin();
     let presence!: SlowPresence;
     const c = await start({ presence: (config) => (presence = new SlowPresence({ ttlMs: config.presence.ttlMs })) });
     const bob = await c.v1(0, 'bob', { room: 'r' });
@@ -659,20 +656,7 @@ describe('history', () => {
 
   it('a message sent while a v1 client is joining reaches it, even with HISTORY_ON_JOIN=0', async () => {
     // Presence writes are a network round trip in fabric mode; this presence lets the test hold one.
-    let release!: () => void;
-    let entered!: () => void;
-    const held = new Promise<void>((r) => (entered = r));
-    const gate = new Promise<void>((r) => (release = r));
-    class SlowPresence extends MemoryPresence {
-      hold: string | null = null;
-      override async join(user: string, room: string): Promise<void> {
-        if (user === this.hold && room === 'r') {
-          entered();
-          await gate;
-        }
-        return super.join(user, room);
-      }
-    }
+    const { held, release, SlowPresence } = gatedJoin();
     let presence!: SlowPresence;
     const c = await start({
       env: { HISTORY_ON_JOIN: '0' },
