@@ -1,3 +1,5 @@
+import { COMMANDS, ProtocolError, sayOrCommand } from '../src/protocol';
+
 /** What the user typed, as a command for the client core. Pure, so it is unit-tested. */
 export type InputCommand =
   | { kind: 'say'; text: string }
@@ -10,31 +12,38 @@ export type InputCommand =
   | { kind: 'quit' }
   | { kind: 'error'; message: string };
 
-export const COMMAND_NAMES = ['/help', '/users', '/rooms', '/join', '/leave', '/msg', '/quit'];
+export const COMMAND_NAMES = COMMANDS.map((c) => `/${c.name}`);
 
+// Lengths are the server's to judge (it answers with a clear error); names and usage are checked here.
+const NO_LIMITS = { maxFrameBytes: Infinity, maxMessageLength: Infinity };
+
+/**
+ * Reads a line with the server's own slash-command grammar (src/protocol), so the terminal and
+ * the server can never disagree about what `/msg bob hi` or `//shrug` means.
+ */
 export function parseInput(line: string): InputCommand {
-  if (!line.startsWith('/') || line.startsWith('//')) return { kind: 'say', text: line.startsWith('//') ? line.slice(1) : line };
-  const [head, ...args] = line.slice(1).split(/\s+/);
-  switch (head.toLowerCase()) {
-    case 'help':
-      return { kind: 'help' };
-    case 'rooms':
-      return { kind: 'rooms' };
-    case 'leave':
-      return { kind: 'leave' };
-    case 'quit':
-    case 'exit':
-      return { kind: 'quit' };
-    case 'users':
-      return { kind: 'users', room: args[0] || undefined };
-    case 'join':
-      return args[0] ? { kind: 'join', room: args[0] } : { kind: 'error', message: 'usage: /join <room>' };
-    case 'msg': {
-      const text = line.replace(/^\/msg\s+\S+\s*/i, '');
-      return args[0] && text ? { kind: 'msg', to: args[0], text } : { kind: 'error', message: 'usage: /msg <user> <text>' };
+  try {
+    const req = sayOrCommand(line, NO_LIMITS);
+    switch (req.kind) {
+      case 'direct':
+        return { kind: 'msg', to: req.to, text: req.text };
+      case 'say':
+        return { kind: 'say', text: req.text };
+      case 'join':
+        return { kind: 'join', room: req.room };
+      case 'users':
+        return { kind: 'users', room: req.room };
+      case 'leave':
+      case 'rooms':
+      case 'help':
+      case 'quit':
+        return { kind: req.kind };
+      default:
+        return { kind: 'error', message: `not a terminal command: ${line}` };
     }
-    default:
-      return { kind: 'error', message: `unknown command /${head}; try /help` };
+  } catch (err) {
+    if (err instanceof ProtocolError) return { kind: 'error', message: err.message };
+    throw err;
   }
 }
 

@@ -64,6 +64,8 @@ describe('terminal input', () => {
     expect(parseInput('/join')).toEqual({ kind: 'error', message: 'usage: /join <room>' });
     expect(parseInput('/msg bob')).toEqual({ kind: 'error', message: 'usage: /msg <user> <text>' });
     expect(parseInput('/nope')).toEqual({ kind: 'error', message: 'unknown command /nope; try /help' });
+    // The server's grammar: names are checked before anything is sent.
+    expect(parseInput('/join a.b')).toMatchObject({ kind: 'error', message: expect.stringContaining('invalid room name') });
   });
 
   it('completes commands, rooms after /join and users elsewhere', () => {
