@@ -15,6 +15,8 @@
  *   D connect rate: 5,000 connections, 200 at a time: time and server CPU per connection
  *   E join storm: N clients joining one room until all are in and the room is quiet
  *   F reconnect storm: `pm2 reload` with 1,000 members in one room (chatfabric only)
+ *   G one machine, 100,000 connections: 7 workers, everyone in global, heartbeats running, one
+ *     message to global reaching all (chatfabric only; run it alone: --scenarios G)
  * Systems are interleaved step by step (every system at one rate before the next rate) and every
  * step is repeated; the tables show medians.
  */
@@ -60,6 +62,9 @@ interface Plan {
   joinDeadlineMs: number;
   /** A step passes only under this p99 (ms) with nothing lost. */
   p99LimitMs: number;
+  /** G: connections and workers. */
+  bigConnections: number;
+  bigWorkers: number;
 }
 
 function parsePlan(argv: string[]): Plan {
@@ -75,7 +80,7 @@ function parsePlan(argv: string[]): Plan {
   const systems = (list('systems') ?? SYSTEMS) as SystemName[];
   for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`unknown system "${s}"; known: ${SYSTEMS.join(', ')}`);
   const scenarios = new Set((list('scenarios') ?? ['A', 'B', 'C', 'D', 'E', 'F']).map((s) => s.toUpperCase()));
-  for (const s of scenarios) if (!'ABCDEF'.includes(s) || s.length !== 1) throw new Error(`unknown scenario "${s}"; known: A-F`);
+  for (const s of scenarios) if (!'ABCDEFG'.includes(s) || s.length !== 1) throw new Error(`unknown scenario "${s}"; known: A-G`);
   const plan: Plan = {
     quick,
     systems,
@@ -98,6 +103,8 @@ function parsePlan(argv: string[]): Plan {
     joins: nums('joins') ?? (tiny ? [40] : quick ? [1000] : [1000, 3000, 10000]),
     joinDeadlineMs: tiny ? 20_000 : 120_000,
     p99LimitMs: 50,
+    bigConnections: Number(value('connections') ?? (tiny ? 2000 : 100_000)),
+    bigWorkers: Number(value('workers') ?? (tiny ? 2 : 7)),
   };
   plan.fanoutClients = plan.joins[0];
   // 15,000 connections per generator keeps each well under the 20,000 open files a process may hold.
@@ -225,6 +232,7 @@ async function main(): Promise<void> {
     D: [],
     E: [],
     F: [],
+    G: [],
   };
   log(`chatfabric benchmark${plan.quick ? ' (quick)' : ''}: systems ${plan.systems.join(', ')}; scenarios ${[...plan.scenarios].join('')}; ${plan.repeat} repetition(s); ${plan.latencyGenerators} generator process(es) for A, B, F and ${plan.generators} for C, D, E`);
   const pools: GeneratorPool[] = [];
@@ -259,10 +267,11 @@ async function main(): Promise<void> {
       await stopAll();
       await shared.stop();
     }
-    const pool = newPool(plan.generators);
+    const pool = newPool(plan.scenarios.has('C') || plan.scenarios.has('D') || plan.scenarios.has('E') ? plan.generators : 0);
     // Phase 2: D then C (and E's larger rooms), each on a freshly started system, one at a time.
     if (plan.scenarios.has('C') || plan.scenarios.has('D')) await phaseConnect(plan, pool, results);
     if (plan.scenarios.has('E') && plan.joins.length > 1) await phaseJoins(plan, pool, results);
+    if (plan.scenarios.has('G')) await phaseOneMachine(plan, results, newPool);
   } finally {
     await stopAll();
     await stopPools();
@@ -383,7 +392,8 @@ async function joinStorm(plan: Plan, pool: GeneratorPool, sys: RunningSystem, gr
 
 /** Scenario F: `pm2 reload` of the workers while `group` sits in one room; how fast is everyone back? */
 async function reloadStorm(pool: GeneratorPool, sys: RunningSystem, group: string, members: number) {
-  const before = (await pool.activity(group)).resumedAtUs.length;
+  const start = await pool.activity(group);
+  const before = start.resumedAtUs.length;
   const t0 = nowUs();
   const { result, window } = await measured(sys, pool.pids(), async () => {
     await sys.reload!();
@@ -396,6 +406,8 @@ async function reloadStorm(pool: GeneratorPool, sys: RunningSystem, group: strin
     return { reloadedUs, a: await pool.activity(group) };
   });
   const back = result.a.resumedAtUs.slice(before).sort((x, y) => x - y);
+  // The group's histogram holds every earlier reload too: keep only this one's returns.
+  const hist = new Histogram(result.a.resumeHist.counts.map((c, i) => c - start.resumeHist.counts[i]));
   return {
     system: sys.name,
     members,
@@ -403,8 +415,8 @@ async function reloadStorm(pool: GeneratorPool, sys: RunningSystem, group: strin
     ready: result.a.ready,
     allBackS: back.length ? (back[back.length - 1] - t0) / 1e6 : NaN,
     pm2ReloadS: (result.reloadedUs - t0) / 1e6,
-    p50Ms: result.a.resumeHist.percentile(50) / 1000,
-    p99Ms: result.a.resumeHist.percentile(99) / 1000,
+    p50Ms: hist.percentile(50) / 1000,
+    p99Ms: hist.percentile(99) / 1000,
     window,
   };
 }
@@ -506,6 +518,105 @@ async function phaseJoins(plan: Plan, pool: GeneratorPool, results: Results): Pr
       }
     }
   }
+}
+
+/**
+ * Scenario G: as many connections as one machine holds, on `bigWorkers` workers (15,000 each at
+ * most: a process may hold 20,000 open files), everyone in `global`. Then long enough for the
+ * heartbeats to have renewed everyone's presence at least once while a probe measures how long
+ * Redis ever makes a command wait, then one message from each generator to everyone.
+ */
+async function phaseOneMachine(plan: Plan, results: Results, newPool: (n: number) => GeneratorPool): Promise<void> {
+  const n = plan.bigConnections;
+  const sys = await startSystem('chatfabric', { workers: plan.bigWorkers });
+  results.meta.labels.chatfabric ??= sys.label;
+  const pool = newPool(Math.max(2, Math.ceil(n / 14_500)));
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(sys.redisUrl!, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    const base = await serverRss(sys);
+    log(`G: ${plan.bigWorkers} workers up; connecting ${n} clients into global with ${pool.size} generators`);
+    const { result: c, window } = await measured(sys, pool.pids(), () =>
+      pool.connect({
+        group: 'G',
+        dialect: sys.dialect,
+        readyPrefix: sys.readyPrefix,
+        endpoints: sys.endpoints,
+        clients: users('g', n, () => 'global'),
+        concurrency: 500,
+        timeoutMs: 180_000,
+      }),
+    );
+    log(`G: ${c.ready}/${n} in global after ${(c.elapsedMs / 1000).toFixed(1)} s, ${((window.serverCpuS * 1000) / Math.max(1, c.ready)).toFixed(2)} ms server CPU each${Object.keys(c.failed).length ? `; failed ${JSON.stringify(c.failed)}` : ''}`);
+    const settled = await quiet(pool, 2000, 300_000);
+    // Over a full presence TTL every user's entry must have been renewed by a heartbeat; the
+    // probe sees the longest any command waited behind the heartbeat scripts meanwhile.
+    const probeMs = 20_000;
+    // Redis's own record of every command that ran longer than 1 ms (a heartbeat script, say):
+    // unlike the probe below it does not include this process's scheduling.
+    await redis.config('SET', 'slowlog-log-slower-than', '1000');
+    await redis.slowlog('RESET');
+    let worstMs = 0;
+    let probes = 0;
+    const until = performance.now() + probeMs;
+    while (performance.now() < until) {
+      const t = performance.now();
+      await redis.ping();
+      worstMs = Math.max(worstMs, performance.now() - t);
+      probes++;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const slow = ((await redis.slowlog('GET', 128)) as [number, number, number, string[]][]).map(([, , us, cmd]) => ({ ms: us / 1000, cmd: cmd.slice(0, 2).join(' ') }));
+    const slowest = slow.sort((x, y) => y.ms - x.ms)[0] ?? { ms: 0, cmd: 'none over 1 ms' };
+    const online = await redis.zcount(`chatfabric:online`, `(${Date.now()}`, '+inf').catch(() => -1);
+    const rss = await serverRss(sys);
+    const step = ++stepSeq;
+    const { result: sent, window: sendWindow } = await measured(sys, pool.pids(), async () => {
+      const out = await pool.send('G', pool.size, 1000, step); // one message from each generator
+      const expected = out.sent * Math.max(0, c.ready - 1);
+      await until2(async () => (await pool.received(step)) >= expected, 120_000);
+      return { out, expected, stats: await pool.stats(step) };
+    });
+    const g = {
+      system: 'chatfabric',
+      workers: plan.bigWorkers,
+      n,
+      ready: c.ready,
+      failed: c.failed,
+      connectS: c.elapsedMs / 1000,
+      serverCpuMsPerConn: (window.serverCpuS * 1000) / Math.max(1, c.ready),
+      settled: settled.quiet,
+      online,
+      redisWorstMs: worstMs,
+      redisProbes: probes,
+      redisSlowestMs: slowest.ms,
+      redisSlowestCommand: slowest.cmd,
+      redisSlowCount: slow.length,
+      rssTotal: rss.total,
+      perConnBytes: (rss.total - base.total) / Math.max(1, c.ready),
+      messages: sent.out.sent,
+      expected: sent.expected,
+      received: sent.stats.received,
+      p50Ms: sent.stats.hist.percentile(50) / 1000,
+      p99Ms: sent.stats.hist.percentile(99) / 1000,
+      maxMs: sent.stats.hist.max / 1000,
+      usPerDelivery: (sendWindow.serverCpuS * 1e6) / Math.max(1, sent.stats.received),
+      window,
+    };
+    results.G.push(g);
+    log(`G: presence lists ${online} online after ${probeMs / 1000} s of heartbeats; the longest Redis command took ${slowest.ms.toFixed(1)} ms (${slowest.cmd}; ${slow.length} over 1 ms), a probe waited at most ${worstMs.toFixed(1)} ms; server RSS ${(rss.total / 2 ** 30).toFixed(2)} GiB, ${(g.perConnBytes / 1024).toFixed(1)} KB per connection`);
+    log(`G: ${g.messages} messages to global: ${g.received}/${g.expected} deliveries, p50 ${g.p50Ms.toFixed(0)} ms, p99 ${g.p99Ms.toFixed(0)} ms, max ${g.maxMs.toFixed(0)} ms, ${g.usPerDelivery.toFixed(1)} µs server CPU each`);
+  } finally {
+    redis.disconnect();
+    await sys.stop();
+    await pool.stop();
+  }
+}
+
+/** `until` without the extra final check, for long waits. */
+async function until2(cond: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  return until(cond, timeoutMs, 100);
 }
 
 export { median };

@@ -46,6 +46,8 @@ export interface RunningSystem {
   processes(): Promise<ServerProcess[]>;
   /** chatfabric systems only: `pm2 reload` of the workers, resolves when PM2 says it is done. */
   reload?(): Promise<void>;
+  /** chatfabric systems only: its Redis, for probes of how long Redis stalls. */
+  redisUrl?: string;
   /** Stops every process it started, by PID, and removes temp dirs; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -65,12 +67,12 @@ const STRAGGLER_WAIT_MS = 10_000;
  * Starts one system and resolves when every endpoint accepts clients. `opts.env` reaches every
  * server process of it (the chatfabric workers through PM2, the peers directly).
  */
-export async function startSystem(name: SystemName, opts: { env?: Record<string, string> } = {}): Promise<RunningSystem> {
+export async function startSystem(name: SystemName, opts: { env?: Record<string, string>; workers?: number } = {}): Promise<RunningSystem> {
   const env = opts.env ?? {};
   switch (name) {
     case 'chatfabric':
     case 'chatfabric-nginx':
-      return startChatfabric(name, env);
+      return startChatfabric(name, env, opts.workers ?? 2);
     case 'socketio':
       return startSocketio(env);
     case 'ws-nats':
@@ -214,9 +216,9 @@ function pm2ChildRole(s: ProcStat): string {
   return cmdline.includes(WORKER_SCRIPT) || cmdline.includes('ProcessContainer') ? 'worker' : 'pm2';
 }
 
-async function startChatfabric(name: 'chatfabric' | 'chatfabric-nginx', env: Record<string, string>): Promise<RunningSystem> {
+async function startChatfabric(name: 'chatfabric' | 'chatfabric-nginx', env: Record<string, string>, workers: number): Promise<RunningSystem> {
   const cluster: Pm2Cluster = await startPm2Cluster({
-    workers: 2,
+    workers,
     env: {
       // pm2-cluster.ts picks values for tests; the benchmark runs what users run.
       LOG_LEVEL: String(schema.log.level.default),
@@ -250,9 +252,10 @@ async function startChatfabric(name: 'chatfabric' | 'chatfabric-nginx', env: Rec
   return {
     name,
     label: nginx
-      ? 'chatfabric-nginx: 2 PM2 cluster workers + NATS + Redis, history on, clients through nginx (sticky by username)'
-      : 'chatfabric: 2 PM2 cluster workers + NATS + Redis, history on, clients straight to the workers',
+      ? `chatfabric-nginx: ${workers} PM2 cluster workers + NATS + Redis, history on, clients through nginx (sticky by username)`
+      : `chatfabric: ${workers} PM2 cluster workers + NATS + Redis, history on, clients straight to the workers`,
     dialect: 'chatfabric',
+    redisUrl: `redis://127.0.0.1:${cluster.redisPort}`,
     endpoints: nginx
       ? [{ host: HOST, port: cluster.publicPort, path: '/ws' }]
       : cluster.workerPorts.map((port) => ({ host: HOST, port, path: '/ws' })),
