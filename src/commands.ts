@@ -76,7 +76,7 @@ const handlers: { [K in Request['kind']]: Handler<K> } = {
     const message = { id: randomUUID(), from: client.user, to: req.to, text: req.text, ts: new Date().toISOString() };
     let delivered: boolean;
     try {
-      delivered = await node.deps.broker.sendToUser(req.to, { kind: 'direct', message });
+      delivered = await node.sendToUser(req.to, { kind: 'direct', message });
     } catch (err) {
       node.deps.log.warn({ err, to: req.to }, 'direct message failed');
       throw new ProtocolError(ErrorCode.Unavailable, `could not reach ${req.to}'s server; try again`, req.ref);

@@ -150,6 +150,30 @@ export const schema = {
       default: 1000,
       env: 'PRESENCE_REAP_INTERVAL_MS',
     },
+    noticeMs: {
+      doc: 'Joins and leaves of one room are gathered this long into one notice (the first of a quiet room goes out at once). 0 sends every change alone.',
+      format: 'non-negative-int',
+      default: 200,
+      env: 'PRESENCE_NOTICE_MS',
+    },
+    summaryAbove: {
+      doc: 'In rooms with more members than this, notices name only the first few users and give counts ("alice, bob and 38 others joined").',
+      format: 'non-negative-int',
+      default: 50,
+      env: 'PRESENCE_SUMMARY_ABOVE',
+    },
+    summaryMs: {
+      doc: 'In rooms larger than presence.summaryAbove, joins and leaves are gathered this long into one summary (every notice there costs a frame per member).',
+      format: 'non-negative-int',
+      default: 5000,
+      env: 'PRESENCE_SUMMARY_MS',
+    },
+    listMax: {
+      doc: 'Most members named in the member list a client gets when it joins a room; the list also gives the full count.',
+      format: 'positive-int',
+      default: 100,
+      env: 'PRESENCE_LIST_MAX',
+    },
   },
   history: {
     size: { doc: 'Messages kept per room.', format: 'positive-int', default: 1000, env: 'HISTORY_SIZE' },
@@ -266,7 +290,7 @@ export interface ConfigShape {
   worker: { portBase: number; id: string; shard: string };
   nats: { url: string; subjectPrefix: string; requestTimeoutMs: number };
   redis: { url: string; keyPrefix: string; commandTimeoutMs: number };
-  presence: { heartbeatMs: number; ttlMs: number; reapIntervalMs: number };
+  presence: { heartbeatMs: number; ttlMs: number; reapIntervalMs: number; noticeMs: number; summaryAbove: number; summaryMs: number; listMax: number };
   history: { size: number; onJoin: number; idleTtlSec: number };
   limits: {
     maxFrameBytes: number;

@@ -27,7 +27,7 @@ export interface Backends {
 /** Single-process mode: everything in memory, no servers. */
 export function memoryBackends(config: ConfigShape): Backends {
   return {
-    broker: new MemoryBus().broker(),
+    broker: new MemoryBus().broker(config.worker.id),
     presence: new MemoryPresence({ ttlMs: config.presence.ttlMs }),
     history: new MemoryHistory({ size: config.history.size, idleTtlMs: config.history.idleTtlSec * 1000 }),
     healthy: () => ({ nats: true, redis: true }),
@@ -75,11 +75,13 @@ export async function fabricBackends(config: ConfigShape, log: Logger, metrics: 
   metrics.natsConnected.set(1);
   const broker = new NatsBroker(nc, {
     prefix: config.nats.subjectPrefix,
+    worker: config.worker.id,
     requestTimeoutMs: config.nats.requestTimeoutMs,
     log,
     onStatus: (s) => metrics.natsConnected.set(s === 'connected' ? 1 : 0),
   });
-  await redisReady;
+  // Ready only once direct messages can find this worker.
+  await Promise.all([redisReady, broker.ready()]);
 
   const prefix = config.redis.keyPrefix;
   return {

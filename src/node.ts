@@ -9,16 +9,18 @@ import type { History } from './history/types';
 import { Hub } from './hub';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
+import { PresenceNotices } from './notices';
+import { roomFrames } from './room-frames';
 import type { Owner, Presence } from './presence/types';
 import {
   CloseCode,
   DEFAULT_ROOM,
   encode,
   ErrorCode,
-  joinedText,
+  joinedManyText,
   legacyChat,
   legacySystem,
-  leftText,
+  leftManyText,
   ProtocolError,
   SUBPROTOCOL_V1,
   type Dialect,
@@ -30,6 +32,8 @@ import {
 const CLAIM_RETRIES = 3;
 const CLAIM_RETRY_MS = 100;
 const CLAIM_LOST_GRACE_MS = 1000;
+/** Clients pinged before yielding to the event loop, so a ping round never stalls chat. */
+const PING_CHUNK = 500;
 
 export interface NodeDeps {
   broker: Broker;
@@ -66,10 +70,15 @@ export class ChatNode {
   private readonly lingering = new Map<string, NodeJS.Timeout>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly pending = new Set<Promise<unknown>>();
+  private readonly notices: PresenceNotices;
 
   constructor(readonly deps: NodeDeps) {
     this.worker = deps.config.worker.id;
     this.shard = deps.config.worker.shard;
+    this.notices = new PresenceNotices(
+      (event) => this.publish(event.room, event).catch((err) => deps.log.warn({ err, room: event.room }, 'could not announce presence changes')),
+      { intervalMs: deps.config.presence.noticeMs, summaryAbove: deps.config.presence.summaryAbove, summaryMs: deps.config.presence.summaryMs },
+    );
   }
 
   get config(): ConfigShape {
@@ -144,17 +153,17 @@ export class ChatNode {
       await presence.release(client.user, this.ownerOf(client)).catch(() => undefined);
       return;
     }
-    if (claim.replaced) {
-      // Our own session reconnected: tell the old connection, wherever it is, to step aside.
+    if (claim.replaced && claim.replaced.worker !== this.worker) {
+      // Our own session reconnected: tell the old connection's worker to close it. (On this
+      // worker the hub displaces it below.) A drained or crashed worker answers nothing: fine.
       const room = params.room ?? DEFAULT_ROOM;
-      await broker.sendToUser(client.user, { kind: 'replaced', by: client.key, room }).catch(() => false);
+      await broker.sendToWorker(claim.replaced.worker, client.user, { kind: 'replaced', by: client.key, room }).catch(() => false);
     }
     const displaced = this.hub.add(client);
     if (displaced) this.displace(displaced, CloseCode.SessionReplaced, 'replaced by a newer connection');
     this.deps.metrics.connections.set(this.hub.size);
     // From here on, onGone releases the claim whenever the client goes.
     client.ready = true;
-    await broker.watchUser(client.user).catch((err) => log.warn({ err, user: client.user }, 'cannot watch user for direct messages'));
     if (client.closed) return;
     if (client.dialect === 'v1') {
       const { limits, history } = this.deps.config;
@@ -196,8 +205,12 @@ export class ChatNode {
     metrics.connections.set(this.hub.size);
     const room = client.room;
     for (const r of [...client.memberOf]) this.leaveLocal(client, r);
-    const unwatch = holder ? broker.unwatchUser(client.user).catch(() => undefined) : undefined;
-    if (client.ready && !client.quiet) {
+    if (client.ready && !client.quiet && this.draining && client.session && code === CloseCode.GoingAway) {
+      // Parked: a client with a session token reconnects to another worker within moments and
+      // takes its claim over. Keeping its claim and membership until then (at most the presence
+      // TTL) spares the room a leave and a join notice per member: a reload is silent.
+      log.debug({ user: client.user }, 'parked for a reconnect');
+    } else if (client.ready && !client.quiet) {
       // Release first: a user reconnecting at once should find the name free.
       try {
         await presence.release(client.user, this.ownerOf(client));
@@ -205,10 +218,9 @@ export class ChatNode {
         metrics.degraded.inc({ operation: 'release' });
         log.warn({ err, user: client.user }, 'presence release failed; the entry will expire');
       }
-      if (room) await this.announceLeft(room, client.user, 'disconnected');
+      if (room) this.notices.left(room, client.user, 'disconnected');
     }
-    await unwatch;
-    log.debug({ user: client.user, code }, 'client gone');
+    log.debug({ user: client.user, code, holder }, 'client gone');
   }
 
   ownerOf(client: Client): Owner {
@@ -241,27 +253,51 @@ export class ChatNode {
     client.room = room;
     if (prev) {
       this.leaveLocal(client, prev);
-      await this.presenceOp('leave', () => this.deps.presence.leave(client.user, prev));
-      await this.announceLeft(prev, client.user, 'left');
+      const out = await this.presenceOp('leave', () => this.deps.presence.leave(client.user, prev));
+      this.notices.left(prev, client.user, 'left', out?.members);
       if (client.closed) return;
     }
-    await this.presenceOp('join', () => this.deps.presence.join(client.user, room));
-    await this.publish(room, { kind: 'joined', room, user: client.user, ts: new Date().toISOString() });
-    await this.sendRoomState(client, room, after, ref);
+    // The membership write and the reads of the member list and history leave together: Redis
+    // runs them in order (the list includes the joiner) and auto-pipelining sends them in one write.
+    const joining = this.presenceOp('join', () => this.deps.presence.join(client.user, room));
+    const reads = client.dialect === 'v1' ? this.readRoomState(room, after) : undefined;
+    const joined = await joining;
+    // Not added: the user was a live member already (a parked reconnect resuming its place).
+    // Announced before the joiner's own room state goes out, as before the reads were pipelined.
+    if (joined?.added !== false) this.notices.joined(room, client.user, joined?.members ?? this.hub.members(room)?.size ?? 1);
+    await this.sendRoomState(client, room, after, ref, reads);
   }
 
-  private async sendRoomState(client: Client, room: string, after?: number, ref?: Ref): Promise<void> {
+  /** Starts the reads a joiner's room state needs: the member list and the history. */
+  private readRoomState(room: string, after?: number) {
+    const { presence, history, config } = this.deps;
+    const listing = presence.members(room, config.presence.listMax);
+    const reading = after === undefined ? history.recent(room, config.history.onJoin) : history.since(room, after, config.history.onJoin);
+    // Awaited later; a failure meanwhile must not count as an unhandled rejection.
+    listing.catch(() => undefined);
+    reading.catch(() => undefined);
+    return { listing, reading };
+  }
+
+  private async sendRoomState(client: Client, room: string, after?: number, ref?: Ref, reads?: ReturnType<ChatNode['readRoomState']>): Promise<void> {
     if (client.dialect !== 'v1') {
+      // The original dialect confirms a join only with the user's own notice. It is sent here,
+      // not through the room's batched notices, which in a large room name only a few users.
+      client.send(encode(legacySystem(joinedManyText([client.user], 1, room), room, { event: 'user_joined', user: client.user })));
       client.endReplay([]);
       return;
     }
     client.beginReplay(room);
-    const { presence, history, config } = this.deps;
-    const users = await presence.users(room).catch(() => [...(this.hub.members(room) ?? [])].map((c) => c.user).sort());
-    client.sendFrame({ type: 'joined', room, users, ...(ref !== undefined && { ref }) });
+    const { config } = this.deps;
+    const { listing, reading } = reads ?? this.readRoomState(room, after);
+    const listed = await listing.catch(() => {
+      const local = [...(this.hub.members(room) ?? [])].map((c) => c.user).sort();
+      return { users: local.slice(0, config.presence.listMax), count: local.length };
+    });
+    client.sendFrame({ type: 'joined', room, users: listed.users, count: listed.count, ...(ref !== undefined && { ref }) });
     let batch: HistoryBatch;
     try {
-      batch = after === undefined ? await history.recent(room, config.history.onJoin) : await history.since(room, after, config.history.onJoin);
+      batch = await reading;
     } catch (err) {
       this.deps.metrics.degraded.inc({ operation: 'history_read' });
       this.deps.log.warn({ err, room }, 'history read failed');
@@ -309,24 +345,22 @@ export class ChatNode {
     this.lingering.set(room, t);
   }
 
-  private async announceLeft(room: string, user: string, reason: LeaveReason): Promise<void> {
-    await this.publish(room, { kind: 'left', room, user, ts: new Date().toISOString(), reason }).catch((err) =>
-      this.deps.log.warn({ err, room, user }, 'could not announce leave'),
-    );
-  }
-
   async publish(room: string, event: RoomEvent): Promise<void> {
     await this.deps.broker.publish(room, event);
     this.deps.metrics.published.inc({ kind: event.kind });
   }
 
-  /** Runs a presence write; when Redis is down chat goes on and the heartbeat repairs it later. */
-  private async presenceOp(operation: string, fn: () => Promise<void>): Promise<void> {
+  /**
+   * Runs a presence write; when Redis is down chat goes on and the heartbeat repairs it later.
+   * Resolves with the write's result, or undefined when it failed.
+   */
+  private async presenceOp<T>(operation: string, fn: () => Promise<T>): Promise<T | undefined> {
     try {
-      await fn();
+      return await fn();
     } catch (err) {
       this.deps.metrics.degraded.inc({ operation });
       this.deps.log.warn({ err, operation }, 'presence write failed; the next heartbeat repairs it');
+      return undefined;
     }
   }
 
@@ -339,22 +373,41 @@ export class ChatNode {
       this.deps.metrics.deliveryLatency.observe(Math.max(0, Date.now() - Date.parse(event.message.ts)) / 1000);
     }
     if (!members || members.size === 0) return;
-    let legacy: Buffer | undefined;
-    let v1: Buffer | undefined;
+    let legacy: Buffer[] | undefined;
+    let v1: Buffer[] | undefined;
     let skip: string | undefined;
     let key: string | null = null;
-    const encodeFor = (d: Dialect): Buffer => {
-      if (d === 'v1') return (v1 ??= Buffer.from(encode(toV1(event))));
-      return (legacy ??= Buffer.from(encode(toLegacy(event))));
+    const { summaryAbove } = this.deps.config.presence;
+    const encodeFor = (d: Dialect): Buffer[] => {
+      if (d === 'v1') return (v1 ??= roomFrames(event, 'v1', summaryAbove));
+      return (legacy ??= roomFrames(event, 'legacy', summaryAbove));
     };
     if (event.kind === 'message') {
       skip = event.origin; // the sender gets an ack, not an echo (as in the original)
       key = messageKey(event.message.id, event.message.ts);
     }
+    // An original-dialect joiner already had its own notice from its join (sendRoomState).
+    const selfJoin = event.kind === 'presence' ? (event.joined.length === 1 && event.left.length === 0 ? event.joined[0] : undefined) : event.kind === 'joined' ? event.user : undefined;
     for (const c of members) {
       if (c.key === skip) continue;
-      c.deliver(room, encodeFor(c.dialect), key);
+      if (selfJoin === c.user && c.dialect === 'legacy') continue;
+      for (const data of encodeFor(c.dialect)) c.deliver(room, data, key);
     }
+  }
+
+  /**
+   * Sends a user event to wherever presence says `user` is. On this worker it is handled at once;
+   * a claim that moved between the lookup and the delivery (a takeover) gets one more lookup.
+   */
+  async sendToUser(user: string, event: UserEvent): Promise<boolean> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const owner = await this.deps.presence.locate(user);
+      if (!owner) return false;
+      const delivered = owner.worker === this.worker ? this.onUserEvent(user, event) : await this.deps.broker.sendToWorker(owner.worker, user, event);
+      if (delivered) return true;
+      await sleep(50);
+    }
+    return false;
   }
 
   private onUserEvent(user: string, event: UserEvent): boolean {
@@ -367,8 +420,8 @@ export class ChatNode {
       // The new connection starts elsewhere: leave the old room now rather than as a ghost until the TTL.
       if (oldRoom && oldRoom !== event.room) {
         this.track(
-          this.presenceOp('leave', () => this.deps.presence.leave(user, oldRoom)).then(() =>
-            this.announceLeft(oldRoom, user, 'left'),
+          this.presenceOp('leave', () => this.deps.presence.leave(user, oldRoom)).then((out) =>
+            this.notices.left(oldRoom, user, 'left', out?.members),
           ),
         );
       }
@@ -382,7 +435,7 @@ export class ChatNode {
 
   // ------------------------------------------------------------ timers
 
-  /** Refreshes every local user's presence in one round trip; closes clients whose claim was lost. */
+  /** Refreshes every local user's presence; closes clients whose claim was lost. */
   async heartbeat(): Promise<void> {
     const entries = [];
     for (const c of this.hub.clients()) {
@@ -412,7 +465,7 @@ export class ChatNode {
       for (const { room, user } of await this.deps.presence.reap()) {
         const local = this.hub.get(user);
         if (local && local.room === room) continue; // ours and alive: the next heartbeat restores it
-        await this.announceLeft(room, user, 'timeout');
+        this.notices.left(room, user, 'timeout');
       }
     } catch (err) {
       this.deps.metrics.degraded.inc({ operation: 'reap' });
@@ -420,14 +473,18 @@ export class ChatNode {
     }
   }
 
-  private pingAll(): void {
-    for (const c of this.hub.clients()) {
+  /** One ping round, PING_CHUNK clients at a time with the event loop free in between. */
+  private async pingAll(): Promise<void> {
+    let n = 0;
+    for (const c of [...this.hub.clients()]) {
+      if (c.closed) continue;
       if (!c.alive) {
         c.close(CloseCode.Unresponsive, 'no pong');
         continue;
       }
       c.alive = false;
       c.ws.ping();
+      if (++n % PING_CHUNK === 0) await new Promise((r) => setImmediate(r));
     }
   }
 
@@ -449,28 +506,7 @@ export class ChatNode {
     for (const t of this.lingering.values()) clearTimeout(t);
     for (const c of [...this.hub.clients()]) c.close(CloseCode.GoingAway, 'server restarting: reconnect');
     while (this.pending.size) await Promise.allSettled([...this.pending]);
+    await this.notices.flush();
     await this.deps.broker.close();
-  }
-}
-
-function toV1(event: RoomEvent) {
-  switch (event.kind) {
-    case 'message':
-      return { type: 'message' as const, ...event.message };
-    case 'joined':
-      return { type: 'user_joined' as const, room: event.room, user: event.user, ts: event.ts };
-    case 'left':
-      return { type: 'user_left' as const, room: event.room, user: event.user, ts: event.ts, reason: event.reason };
-  }
-}
-
-function toLegacy(event: RoomEvent) {
-  switch (event.kind) {
-    case 'message':
-      return legacyChat(event.message);
-    case 'joined':
-      return legacySystem(joinedText(event.user, event.room), event.room, { event: 'user_joined', user: event.user });
-    case 'left':
-      return legacySystem(leftText(event.user), event.room, { event: 'user_left', user: event.user });
   }
 }

@@ -3,7 +3,7 @@
  * logic lives in the headless core (./core); this file only draws and reads keys.
  */
 import blessed from 'blessed';
-import type { ChatMessage } from '../src/protocol';
+import { nameList, type ChatMessage } from '../src/protocol';
 import { ChatClient } from './core/client';
 import { completeInput, parseInput } from './input';
 
@@ -61,7 +61,10 @@ export function runView(opts: ViewOptions): void {
   };
   const drawUsers = () => {
     if (!client) return;
-    users.setContent([...client.members].sort().map((u) => `{${colourOf(u)}-fg}${blessed.escape(u)}{/${colourOf(u)}-fg}`).join('\n'));
+    const named = [...client.members].sort().map((u) => `{${colourOf(u)}-fg}${blessed.escape(u)}{/${colourOf(u)}-fg}`);
+    // A large room's notices name only a few users; the count says how many there are.
+    const more = client.memberCount - client.members.size;
+    users.setContent([...named, ...(more > 0 ? [`{grey-fg}+${more} more{/grey-fg}`] : [])].join('\n'));
     screen.render();
   };
   const refreshRooms = async () => {
@@ -112,6 +115,13 @@ export function runView(opts: ViewOptions): void {
     });
     c.on('user_left', (f: { user: string; room: string }) => {
       if (f.user !== username && f.room === c.room) system(`${f.user} left`);
+      refreshRoomsSoon();
+    });
+    c.on('presence_batch', (f: { room: string; joined: string[]; joinedCount: number; left: { user: string }[]; leftCount: number }) => {
+      if (f.room !== c.room) return;
+      const self = f.joined.includes(username) ? 1 : 0;
+      if (f.joinedCount - self > 0) system(`${nameList(f.joined.filter((u) => u !== username), f.joinedCount - self)} joined`);
+      if (f.leftCount > 0) system(`${nameList(f.left.map((l) => l.user), f.leftCount)} left`);
       refreshRoomsSoon();
     });
     c.on('presence', drawUsers);

@@ -6,10 +6,11 @@ import type { Broker, BrokerHandlers, BrokerStatus, RoomEvent, UserEvent } from 
  */
 export class MemoryBus {
   readonly rooms = new Map<string, Set<MemoryBroker>>();
-  readonly users = new Map<string, Set<MemoryBroker>>();
+  readonly workers = new Map<string, MemoryBroker>();
 
-  broker(): MemoryBroker {
-    return new MemoryBroker(this);
+  /** The broker of worker `worker` (its route for user traffic). */
+  broker(worker: string): MemoryBroker {
+    return new MemoryBroker(this, worker);
   }
 }
 
@@ -17,7 +18,12 @@ export class MemoryBroker implements Broker {
   status: BrokerStatus = 'connected';
   private handlers: BrokerHandlers | null = null;
 
-  constructor(private readonly bus: MemoryBus) {}
+  constructor(
+    private readonly bus: MemoryBus,
+    readonly worker: string,
+  ) {
+    bus.workers.set(worker, this);
+  }
 
   setHandlers(handlers: BrokerHandlers): void {
     this.handlers = handlers;
@@ -43,30 +49,18 @@ export class MemoryBroker implements Broker {
     });
   }
 
-  async watchUser(user: string): Promise<void> {
+  async sendToWorker(worker: string, user: string, event: UserEvent): Promise<boolean> {
     this.assertOpen();
-    add(this.bus.users, user, this);
-  }
-
-  async unwatchUser(user: string): Promise<void> {
-    remove(this.bus.users, user, this);
-  }
-
-  async sendToUser(user: string, event: UserEvent): Promise<boolean> {
-    this.assertOpen();
-    const copy = JSON.parse(JSON.stringify(event)) as UserEvent;
-    let delivered = false;
-    for (const b of [...(this.bus.users.get(user) ?? [])]) {
-      if (b.handlers?.onUserEvent(user, copy)) delivered = true;
-    }
-    return delivered;
+    const target = this.bus.workers.get(worker);
+    if (!target || target.status === 'closed') return false;
+    return target.handlers?.onUserEvent(user, JSON.parse(JSON.stringify(event)) as UserEvent) ?? false;
   }
 
   async close(): Promise<void> {
     if (this.status === 'closed') return;
     this.status = 'closed';
     for (const room of [...this.bus.rooms.keys()]) remove(this.bus.rooms, room, this);
-    for (const user of [...this.bus.users.keys()]) remove(this.bus.users, user, this);
+    if (this.bus.workers.get(this.worker) === this) this.bus.workers.delete(this.worker);
   }
 
   private assertOpen(): void {

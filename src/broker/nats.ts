@@ -1,4 +1,4 @@
-import { ErrorCode, RequestStrategy, type NatsConnection, type Subscription } from 'nats';
+import { ErrorCode, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from '../log';
 import type { Broker, BrokerHandlers, BrokerStatus, RoomEvent, UserEvent } from './types';
 
@@ -7,25 +7,52 @@ const dec = new TextDecoder();
 const DELIVERED = enc.encode('1');
 const NOT_HERE = enc.encode('0');
 
+/** A worker id as one subject token: ids may hold dots (host names), base64url never does. */
+export function routeToken(worker: string): string {
+  return Buffer.from(worker).toString('base64url');
+}
+
 /*
- * Subjects: <prefix>.room.<room> carries RoomEvents, <prefix>.user.<user> carries UserEvents as
- * requests (the holder's worker replies, so a sender learns at once when nobody holds the user:
- * NATS answers "no responders"). Room and user names are validated to [A-Za-z0-9_-], so they are
- * always exactly one subject token.
+ * Subjects: <prefix>.room.<room> carries RoomEvents; <prefix>.worker.<id> is one worker's route:
+ * UserEvents for users it holds arrive there as requests, and it answers whether the user was
+ * there (NATS answers "no responders" when the worker is gone). Room names are validated to
+ * [A-Za-z0-9_-] and worker ids are base64url, so each is exactly one subject token.
  */
 export class NatsBroker implements Broker {
   private handlers: BrokerHandlers | null = null;
   private readonly rooms = new Map<string, Subscription>();
-  private readonly users = new Map<string, Subscription>();
+  private readonly route: Subscription;
   private closing: Promise<void> | null = null;
   private state: BrokerStatus = 'connected';
 
   /** The connection is passed in; close() drains it. */
   constructor(
     private readonly nc: NatsConnection,
-    private readonly opts: { prefix: string; requestTimeoutMs: number; log?: Logger; onStatus?: (s: BrokerStatus) => void },
+    private readonly opts: { prefix: string; worker: string; requestTimeoutMs: number; log?: Logger; onStatus?: (s: BrokerStatus) => void },
   ) {
+    this.route = nc.subscribe(this.routeSubject(opts.worker), {
+      callback: (err, msg) => {
+        if (err) return this.opts.log?.error({ err }, 'worker route subscription failed');
+        let delivered = false;
+        try {
+          const { user, event } = JSON.parse(dec.decode(msg.data)) as { user: string; event: UserEvent };
+          delivered = this.handlers?.onUserEvent(user, event) ?? false;
+        } catch (e) {
+          this.opts.log?.warn({ err: e }, 'dropped an undecodable user event');
+        }
+        if (msg.reply) msg.respond(delivered ? DELIVERED : NOT_HERE);
+      },
+    });
     void this.watchStatus();
+  }
+
+  /** Resolves once the server has this worker's route (so user traffic can find it). */
+  ready(): Promise<void> {
+    return this.flush();
+  }
+
+  private routeSubject(worker: string): string {
+    return `${this.opts.prefix}.worker.${routeToken(worker)}`;
   }
 
   get status(): BrokerStatus {
@@ -70,60 +97,15 @@ export class NatsBroker implements Broker {
     this.nc.publish(`${this.opts.prefix}.room.${room}`, enc.encode(JSON.stringify(event)));
   }
 
-  async watchUser(user: string): Promise<void> {
-    if (this.users.has(user)) return;
-    const sub = this.nc.subscribe(`${this.opts.prefix}.user.${user}`, {
-      callback: (err, msg) => {
-        if (err) return this.opts.log?.error({ err, user }, 'user subscription failed');
-        let delivered = false;
-        try {
-          delivered = this.handlers?.onUserEvent(user, JSON.parse(dec.decode(msg.data)) as UserEvent) ?? false;
-        } catch (e) {
-          this.opts.log?.warn({ err: e, user }, 'dropped an undecodable user event');
-        }
-        if (msg.reply) msg.respond(delivered ? DELIVERED : NOT_HERE);
-      },
-    });
-    this.users.set(user, sub);
+  async sendToWorker(worker: string, user: string, event: UserEvent): Promise<boolean> {
     try {
-      // As for rooms: once this resolves, a direct message from any worker finds the user.
-      await this.flush();
+      const reply = await this.nc.request(this.routeSubject(worker), enc.encode(JSON.stringify({ user, event })), { timeout: this.opts.requestTimeoutMs });
+      return reply.data[0] === DELIVERED[0];
     } catch (err) {
-      sub.unsubscribe();
-      if (this.users.get(user) === sub) this.users.delete(user);
-      throw err;
-    }
-  }
-
-  async unwatchUser(user: string): Promise<void> {
-    const sub = this.users.get(user);
-    this.users.delete(user);
-    // drain, not unsubscribe: requests already routed here still get their "not here" answer.
-    await sub?.drain().catch(() => sub.unsubscribe());
-  }
-
-  /**
-   * Asks every worker watching the user (two, briefly, during a session takeover) and returns
-   * true on the first "delivered"; "not here" answers wait a short jitter for a better one.
-   */
-  async sendToUser(user: string, event: UserEvent): Promise<boolean> {
-    let answered = false;
-    try {
-      const replies = await this.nc.requestMany(`${this.opts.prefix}.user.${user}`, enc.encode(JSON.stringify(event)), {
-        strategy: RequestStrategy.JitterTimer,
-        maxWait: this.opts.requestTimeoutMs,
-        jitter: 50,
-      });
-      for await (const reply of replies) {
-        answered = true;
-        if (reply.data[0] === DELIVERED[0]) return true;
-      }
-    } catch (err) {
+      // The worker is gone (crashed, or drained) and nobody else listens on its route.
       if ((err as { code?: string }).code === ErrorCode.NoResponders) return false;
       throw err;
     }
-    if (!answered) throw new Error(`no answer for ${user} within ${this.opts.requestTimeoutMs} ms`);
-    return false;
   }
 
   close(): Promise<void> {

@@ -1,8 +1,23 @@
 import type { ChatMessage, DirectMessage, LeaveReason } from '../protocol';
 
-/** What travels on a room: a chat message or a presence change. */
+/** A batch of one worker's presence changes in a room (src/notices.ts). */
+export interface PresenceEvent {
+  kind: 'presence';
+  room: string;
+  joined: string[];
+  left: { user: string; reason: LeaveReason }[];
+  /** The room's size after these changes, as the publishing worker last saw it. */
+  members: number;
+  ts: string;
+}
+
+/**
+ * What travels on a room: a chat message or presence changes. `joined` and `left` are the
+ * per-user events of earlier versions, still understood so a rolling upgrade mixes versions.
+ */
 export type RoomEvent =
   | { kind: 'message'; message: ChatMessage; origin: string }
+  | PresenceEvent
   | { kind: 'joined'; room: string; user: string; ts: string }
   | { kind: 'left'; room: string; user: string; ts: string; reason: LeaveReason };
 
@@ -15,7 +30,7 @@ export type UserEvent =
 export interface BrokerHandlers {
   /** Called once per event per worker; the worker fans it out to its local members. */
   onRoomEvent(room: string, event: RoomEvent, payload: Uint8Array): void;
-  /** Returns true when the user is connected here and got the event. */
+  /** An event for a user addressed to this worker; returns true when the user is here and got it. */
   onUserEvent(user: string, event: UserEvent): boolean;
 }
 
@@ -23,7 +38,8 @@ export type BrokerStatus = 'connecting' | 'connected' | 'reconnecting' | 'closed
 
 /**
  * The pub/sub fabric between workers, in chat terms. A worker watches a room only while it
- * has local members in it, and watches each of its local users for direct traffic.
+ * has local members in it. Traffic for one user (direct messages, takeovers) goes to the worker
+ * presence says holds them, over that worker's one route: no subscription per user.
  */
 export interface Broker {
   readonly status: BrokerStatus;
@@ -34,10 +50,11 @@ export interface Broker {
   unwatchRoom(room: string): Promise<void>;
   /** Publishes once; every worker watching the room, this one included, receives it. */
   publish(room: string, event: RoomEvent): Promise<void>;
-  watchUser(user: string): Promise<void>;
-  unwatchUser(user: string): Promise<void>;
-  /** Delivers to the worker holding `user`. Resolves false when no worker holds them. */
-  sendToUser(user: string, event: UserEvent): Promise<boolean>;
+  /**
+   * Delivers an event for `user` to `worker` (the one presence names as holding them). Resolves
+   * false when that worker does not hold the user, or is gone.
+   */
+  sendToWorker(worker: string, user: string, event: UserEvent): Promise<boolean>;
   /** Stops taking work, flushes what is in flight, and closes. Safe to call twice. */
   close(): Promise<void>;
 }

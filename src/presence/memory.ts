@@ -8,7 +8,7 @@ export class MemoryPresence implements Presence {
   private readonly claims = new Map<string, { owner: Owner; expires: number }>();
   private readonly online = new Map<string, number>();
   /** room -> user -> expiry */
-  private readonly members = new Map<string, Map<string, number>>();
+  private readonly roomMembers = new Map<string, Map<string, number>>();
 
   constructor(private readonly opts: { ttlMs: number; now?: () => number }) {}
 
@@ -26,27 +26,42 @@ export class MemoryPresence implements Presence {
     return { ok: true, replaced: held };
   }
 
+  async locate(user: string): Promise<Owner | null> {
+    const cur = this.claims.get(user);
+    return cur && cur.expires > this.now() ? cur.owner : null;
+  }
+
   async release(user: string, owner: Owner): Promise<void> {
     const cur = this.claims.get(user);
     if (!cur || !sameOwner(cur.owner, owner)) return;
     this.claims.delete(user);
     this.online.delete(user);
-    for (const [room, users] of this.members) {
+    for (const [room, users] of this.roomMembers) {
       users.delete(user);
-      if (users.size === 0) this.members.delete(room);
+      if (users.size === 0) this.roomMembers.delete(room);
     }
   }
 
-  async join(user: string, room: string): Promise<void> {
-    let users = this.members.get(room);
-    if (!users) this.members.set(room, (users = new Map()));
-    users.set(user, this.now() + this.opts.ttlMs);
+  async join(user: string, room: string): Promise<{ added: boolean; members: number }> {
+    const now = this.now();
+    let users = this.roomMembers.get(room);
+    if (!users) this.roomMembers.set(room, (users = new Map()));
+    const before = users.get(user);
+    users.set(user, now + this.opts.ttlMs);
+    return { added: before === undefined || before <= now, members: this.live(users, now) };
   }
 
-  async leave(user: string, room: string): Promise<void> {
-    const users = this.members.get(room);
-    users?.delete(user);
-    if (users?.size === 0) this.members.delete(room);
+  async leave(user: string, room: string): Promise<{ removed: boolean; members: number }> {
+    const users = this.roomMembers.get(room);
+    const removed = users?.delete(user) ?? false;
+    if (users?.size === 0) this.roomMembers.delete(room);
+    return { removed, members: users ? this.live(users, this.now()) : 0 };
+  }
+
+  private live(users: Map<string, number>, now: number): number {
+    let n = 0;
+    for (const exp of users.values()) if (exp > now) n++;
+    return n;
   }
 
   async heartbeat(entries: readonly PresenceEntry[]): Promise<string[]> {
@@ -69,14 +84,14 @@ export class MemoryPresence implements Presence {
   async reap(): Promise<RoomMember[]> {
     const now = this.now();
     const expired: RoomMember[] = [];
-    for (const [room, users] of this.members) {
+    for (const [room, users] of this.roomMembers) {
       for (const [user, expires] of users) {
         if (expires <= now) {
           users.delete(user);
           expired.push({ room, user });
         }
       }
-      if (users.size === 0) this.members.delete(room);
+      if (users.size === 0) this.roomMembers.delete(room);
     }
     for (const [user, expires] of this.online) if (expires <= now) this.online.delete(user);
     return expired;
@@ -84,14 +99,19 @@ export class MemoryPresence implements Presence {
 
   async users(room?: string): Promise<string[]> {
     const now = this.now();
-    const source = room === undefined ? this.online : (this.members.get(room) ?? new Map<string, number>());
+    const source = room === undefined ? this.online : (this.roomMembers.get(room) ?? new Map<string, number>());
     return [...source].filter(([, exp]) => exp > now).map(([u]) => u).sort();
+  }
+
+  async members(room: string, limit: number): Promise<{ users: string[]; count: number }> {
+    const all = await this.users(room);
+    return { users: all.slice(0, limit), count: all.length };
   }
 
   async rooms(): Promise<{ name: string; users: number }[]> {
     const now = this.now();
     const out: { name: string; users: number }[] = [];
-    for (const [name, users] of this.members) {
+    for (const [name, users] of this.roomMembers) {
       const n = [...users.values()].filter((exp) => exp > now).length;
       if (n > 0) out.push({ name, users: n });
     }

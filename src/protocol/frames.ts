@@ -84,6 +84,27 @@ export function leftText(user: string): string {
   return `${user} left the room`;
 }
 
+/**
+ * Names for a notice: all of them, or the first few and "N others" when the batch is larger
+ * than the names given ("alice, bob and 38 others").
+ */
+export function nameList(names: readonly string[], total: number): string {
+  const others = total - names.length;
+  if (others > 0) return `${names.join(', ')} and ${others} ${others === 1 ? 'other' : 'others'}`;
+  if (names.length <= 1) return names.join('');
+  return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
+
+/** The original dialect's line for a batch of joins ("alice and bob joined the room dev"). */
+export function joinedManyText(names: readonly string[], total: number, room: string): string {
+  return total === 1 ? joinedText(names[0], room) : `${nameList(names, total)} joined the room ${room}`;
+}
+
+/** The original dialect's line for a batch of leaves ("alice and 3 others left the room"). */
+export function leftManyText(names: readonly string[], total: number): string {
+  return total === 1 ? leftText(names[0]) : `${nameList(names, total)} left the room`;
+}
+
 // ---------------------------------------------------------------- extended dialect
 
 export type ServerFrame =
@@ -96,13 +117,28 @@ export type ServerFrame =
       protocol: string;
       limits: { maxFrameBytes: number; maxMessageLength: number; historyOnJoin: number; ratePerSec: number };
     }
-  | { type: 'joined'; room: string; users: string[]; ref?: Ref }
+  /** `users` lists at most `presence.listMax` members; `count` is the room's size. */
+  | { type: 'joined'; room: string; users: string[]; count: number; ref?: Ref }
   | ({ type: 'history'; room: string; ref?: Ref } & HistoryBatch)
   | ({ type: 'message' } & ChatMessage)
   | { type: 'ack'; ref?: Ref; id: number | string | null; room?: string; ts: string }
   | ({ type: 'direct' } & DirectMessage)
   | { type: 'user_joined'; room: string; user: string; ts: string }
   | { type: 'user_left'; room: string; user: string; ts: string; reason: LeaveReason }
+  /**
+   * Several joins and leaves at once (a batch), or any change in a large room. The lists may
+   * hold only the first few names (a summary); the counts are always complete.
+   */
+  | {
+      type: 'presence';
+      room: string;
+      joined: string[];
+      joinedCount: number;
+      left: { user: string; reason: LeaveReason }[];
+      leftCount: number;
+      members: number;
+      ts: string;
+    }
   | { type: 'users'; room: string | null; users: string[]; ref?: Ref }
   | { type: 'rooms'; rooms: RoomSummary[]; ref?: Ref }
   | { type: 'help'; commands: { usage: string; help: string }[]; ref?: Ref }

@@ -18,7 +18,7 @@ import { uniquePrefix } from '../support/prefix';
 
 interface Fixture {
   name: string;
-  /** `n` brokers on one fabric, as `n` workers would have. */
+  /** `n` brokers on one fabric, as `n` workers would have: worker ids w1, w2, ... */
   make(n: number): Promise<{ brokers: Broker[]; cleanup(): Promise<void> }>;
 }
 
@@ -27,7 +27,7 @@ const fixtures: Fixture[] = [
     name: 'MemoryBroker',
     async make(n) {
       const bus = new MemoryBus();
-      const brokers = Array.from({ length: n }, () => bus.broker());
+      const brokers = Array.from({ length: n }, (_, i) => bus.broker(`w${i + 1}`));
       return { brokers, cleanup: async () => void (await Promise.all(brokers.map((b) => b.close()))) };
     },
   },
@@ -42,7 +42,8 @@ const fixtures: Fixture[] = [
         await Promise.all(conns.map((c) => c.close()));
         throw err;
       }
-      const brokers = conns.map((nc) => new NatsBroker(nc, { prefix, requestTimeoutMs: 1000 }));
+      const brokers = conns.map((nc, i) => new NatsBroker(nc, { prefix, worker: `w${i + 1}`, requestTimeoutMs: 1000 }));
+      await Promise.all(brokers.map((b) => b.ready()));
       return {
         brokers,
         cleanup: async () => {
@@ -95,9 +96,7 @@ function direct(to: string, text: string): UserEvent {
 let syncs = 0;
 /**
  * Makes sure the fabric has seen every watch/unwatch `r` has issued, using only the public API
- * (watchRoom resolves after a server round trip on that worker's connection). Tests of other
- * properties use it so they do not depend on whether watchUser/unwatchUser wait for the server;
- * that property has its own tests below (it is a reported NatsBroker bug).
+ * (watchRoom resolves after a server round trip on that worker's connection).
  */
 async function synced(r: Recorder): Promise<void> {
   await r.broker.watchRoom(`sync${++syncs}`);
@@ -243,97 +242,50 @@ describe.each(fixtures)('Broker contract: $name', (fx) => {
     expect(event.kind === 'message' && event.message.text).toBe('original');
   });
 
-  describe('sendToUser', () => {
-    it('delivers to the worker watching the user and resolves true', async () => {
+  describe('sendToWorker', () => {
+    it('delivers to the named worker only and resolves true', async () => {
       const [w1, w2, w3] = await workers();
-      await w2.broker.watchUser('alice');
-      await synced(w2);
       const event = direct('alice', 'psst 🤫 ñ');
-      await expect(w1.broker.sendToUser('alice', event)).resolves.toBe(true);
+      await expect(w1.broker.sendToWorker('w2', 'alice', event)).resolves.toBe(true);
       expect(w2.user).toEqual([{ user: 'alice', event }]);
       expect(w1.user).toEqual([]);
       expect(w3.user).toEqual([]);
     });
 
-    it('delivers to a user watched by the sending worker itself', async () => {
+    it('delivers to the sending worker itself', async () => {
       const [w1] = await workers(1);
-      await w1.broker.watchUser('alice');
-      const event: UserEvent = { kind: 'replaced', by: 'w1:c9' };
-      await expect(w1.broker.sendToUser('alice', event)).resolves.toBe(true);
+      const event: UserEvent = { kind: 'replaced', by: 'w1/c9', room: 'global' };
+      await expect(w1.broker.sendToWorker('w1', 'alice', event)).resolves.toBe(true);
       expect(w1.user).toEqual([{ user: 'alice', event }]);
     });
 
-    it('is delivered when sent right after watchUser resolved on another worker', async () => {
-      // A client is welcomed as soon as watchUser resolves; a direct message sent to it at once
-      // from another worker must find it (never "not online").
-      const [w1, w2] = await workers(2);
-      const results: boolean[] = [];
-      for (let i = 0; i < 100; i++) {
-        await w2.broker.watchUser(`u${i}`);
-        results.push(await w1.broker.sendToUser(`u${i}`, direct(`u${i}`, 'hi')));
-      }
-      expect(results).toEqual(results.map(() => true));
-      expect(w2.user.map((u) => u.user)).toEqual(results.map((_, i) => `u${i}`));
-    });
-
-    it('resolves false (does not time out or reject) when sent right after unwatchUser resolved', async () => {
-      // A client's connection closes, its worker unwatches the user; a direct message sent
-      // right then must say "offline", not hang for the request timeout and fail.
-      const [w1, w2] = await workers(2);
-      const outcomes: string[] = [];
-      for (let i = 0; i < 30; i++) {
-        await w2.broker.watchUser(`v${i}`);
-        await synced(w2);
-        await w2.broker.unwatchUser(`v${i}`);
-        outcomes.push(await w1.broker.sendToUser(`v${i}`, direct(`v${i}`, 'hi')).then(String, (e: Error) => `rejected: ${e.message}`));
-        if (outcomes[i] !== 'false') break; // each failure costs a request timeout
-      }
-      expect(outcomes).toEqual(Array(30).fill('false'));
-    });
-
-    it('resolves false when no worker watches the user', async () => {
-      const [w1, w2] = await workers(2);
-      await w2.broker.watchUser('bob');
-      await synced(w2);
-      await expect(w1.broker.sendToUser('nobody', direct('nobody', 'hello?'))).resolves.toBe(false);
-      expect(w2.user).toEqual([]);
-    });
-
-    it("resolves false when the watching worker's handler says the user is not here", async () => {
+    it("resolves false when the worker's handler says the user is not here", async () => {
       const [w1, w2] = await workers(2);
       w2.here = () => false;
-      await w2.broker.watchUser('alice');
-      await synced(w2);
       const event = direct('alice', 'anyone?');
-      await expect(w1.broker.sendToUser('alice', event)).resolves.toBe(false);
+      await expect(w1.broker.sendToWorker('w2', 'alice', event)).resolves.toBe(false);
       // The worker was asked (and said no).
       expect(w2.user).toEqual([{ user: 'alice', event }]);
     });
 
-    it('resolves true when one of two watching workers holds the user and the other does not', async () => {
-      // The window of a session takeover: the old worker still watches the user but no longer
-      // holds them, the new worker does. A direct message reaches the holder: that is a delivery.
-      const [w1, w2, w3] = await workers();
-      w2.here = () => false;
-      await w2.broker.watchUser('alice');
-      await w3.broker.watchUser('alice');
-      await synced(w2);
-      await synced(w3);
-      const results: boolean[] = [];
-      for (let i = 0; i < 20; i++) results.push(await w1.broker.sendToUser('alice', direct('alice', `m${i}`)));
-      expect(results).toEqual(Array(20).fill(true));
-      expect(w3.user).toHaveLength(20);
+    it('resolves false at once (no timeout, no rejection) for a worker that does not exist', async () => {
+      const [w1, w2] = await workers(2);
+      const started = Date.now();
+      await expect(w1.broker.sendToWorker('w9', 'alice', direct('alice', 'hello?'))).resolves.toBe(false);
+      // "No responders", not the 1 s request timeout.
+      expect(Date.now() - started).toBeLessThan(900);
+      expect(w2.user).toEqual([]);
     });
 
-    it('resolves false after the watcher unwatched the user', async () => {
-      const [w1, w2] = await workers(2);
-      await w2.broker.watchUser('alice');
-      await synced(w2);
-      await expect(w1.broker.sendToUser('alice', direct('alice', 'one'))).resolves.toBe(true);
-      await w2.broker.unwatchUser('alice');
-      await synced(w2);
-      await expect(w1.broker.sendToUser('alice', direct('alice', 'two'))).resolves.toBe(false);
-      expect(w2.user).toHaveLength(1);
+    it('keeps many concurrent requests apart: each answer belongs to its own request', async () => {
+      const [w1, w2, w3] = await workers();
+      w2.here = (u) => u.endsWith('even');
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => w1.broker.sendToWorker(i % 2 ? 'w3' : 'w2', i % 4 < 2 ? `u${i}even` : `u${i}odd`, direct(`u${i}`, `m${i}`))),
+      );
+      expect(results).toEqual(Array.from({ length: 40 }, (_, i) => (i % 2 ? true : i % 4 < 2)));
+      expect(w2.user).toHaveLength(20);
+      expect(w3.user).toHaveLength(20);
     });
   });
 
@@ -348,14 +300,13 @@ describe.each(fixtures)('Broker contract: $name', (fx) => {
       expect(w2.broker.status).toBe('closed');
     });
 
-    it("drops the closed worker's rooms and users from the fabric", async () => {
+    it("drops the closed worker's rooms and route from the fabric", async () => {
       const [w1, w2] = await workers(2);
       await w2.broker.watchRoom('lobby');
-      await w2.broker.watchUser('alice');
       await w1.broker.watchRoom('lobby');
       await w2.broker.close();
       expect(w2.broker.status).toBe('closed');
-      await expect(w1.broker.sendToUser('alice', direct('alice', 'gone?'))).resolves.toBe(false);
+      await expect(w1.broker.sendToWorker('w2', 'alice', direct('alice', 'gone?'))).resolves.toBe(false);
       await w1.broker.publish('lobby', chat('lobby', 'after close'));
       await fence(w1, [w1]);
       expect(w1.eventsIn('lobby')).toHaveLength(1);
@@ -368,5 +319,26 @@ describe.each(fixtures)('Broker contract: $name', (fx) => {
       await w1.broker.close();
       await expect(w1.broker.publish('lobby', chat('lobby', 'late'))).rejects.toThrow();
     });
+  });
+});
+
+describe('NatsBroker worker routes', () => {
+  it('reach worker ids that are not subject tokens (host names with dots) and keep them apart', async () => {
+    const nc = await connect({ servers: inject('natsUrl') });
+    const prefix = uniquePrefix('route');
+    const dotted = 'ip-10-0-0-1.ec2.internal-4711';
+    const b1 = new NatsBroker(nc, { prefix, worker: dotted, requestTimeoutMs: 1000 });
+    const b2 = new NatsBroker(nc, { prefix, worker: 'ip-10-0-0-1', requestTimeoutMs: 1000 });
+    try {
+      const got: string[] = [];
+      b1.setHandlers({ onRoomEvent() {}, onUserEvent: (u) => (got.push(`dotted:${u}`), true) });
+      b2.setHandlers({ onRoomEvent() {}, onUserEvent: (u) => (got.push(`plain:${u}`), true) });
+      await Promise.all([b1.ready(), b2.ready()]);
+      await expect(b2.sendToWorker(dotted, 'alice', direct('alice', 'x'))).resolves.toBe(true);
+      await expect(b1.sendToWorker('ip-10-0-0-1', 'bob', direct('bob', 'y'))).resolves.toBe(true);
+      expect(got).toEqual(['dotted:alice', 'plain:bob']);
+    } finally {
+      await nc.close();
+    }
   });
 });

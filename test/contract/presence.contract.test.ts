@@ -53,7 +53,7 @@ const fixtures: Fixture[] = [
           const state = p as unknown as Record<'claims' | 'online' | 'members', Map<unknown, unknown>>;
           state.claims.clear();
           state.online.clear();
-          state.members.clear();
+          state.roomMembers.clear();
         },
         cleanup: () => p.close(),
       };
@@ -269,6 +269,50 @@ describe.each(fixtures)('Presence contract: $name', (fx) => {
       ]);
       // Leaving a room does not take anyone offline.
       await expect(a.users()).resolves.toEqual(['Bob', 'alice', 'carol', 'dave']);
+    });
+
+    it('says whether a join added a live member and how big the room is, on either worker', async () => {
+      const { a, b } = await make();
+      await expect(a.join('alice', 'lobby')).resolves.toEqual({ added: true, members: 1 });
+      await expect(b.join('bob', 'lobby')).resolves.toEqual({ added: true, members: 2 });
+      // A reconnect that finds its membership still live is not a new member (no join notice).
+      await expect(b.join('alice', 'lobby')).resolves.toEqual({ added: false, members: 2 });
+      await expect(a.leave('bob', 'lobby')).resolves.toEqual({ removed: true, members: 1 });
+      await expect(a.leave('bob', 'lobby')).resolves.toEqual({ removed: false, members: 1 });
+      await expect(b.leave('alice', 'lobby')).resolves.toEqual({ removed: true, members: 0 });
+    });
+
+    it('counts a membership that expired unreaped as new when it is joined again', async () => {
+      const { a } = await make(150);
+      await a.join('alice', 'lobby');
+      await new Promise((r) => setTimeout(r, 250));
+      await expect(a.join('alice', 'lobby')).resolves.toEqual({ added: true, members: 1 });
+    });
+
+    it('lists at most `limit` members, sorted, with the full count', async () => {
+      const { a, b } = await make();
+      for (const u of ['eve', 'bob', 'dave', 'alice', 'carol']) await (u < 'c' ? a : b).join(u, 'big');
+      for (const p of [a, b]) {
+        await expect(p.members('big', 10)).resolves.toEqual({ users: ['alice', 'bob', 'carol', 'dave', 'eve'], count: 5 });
+        const part = await p.members('big', 2);
+        expect(part.count).toBe(5);
+        expect(part.users).toHaveLength(2);
+        expect(part.users).toEqual([...part.users].sort());
+        await expect(p.members('empty', 10)).resolves.toEqual({ users: [], count: 0 });
+      }
+    });
+
+    it('locates the owner of a claim from any worker, and nobody once it is released or expired', async () => {
+      const { a, b } = await make(200);
+      const o = owner('w1', 'c1', 'sess');
+      await a.claim('alice', o);
+      await expect(b.locate('alice')).resolves.toEqual(o);
+      await expect(a.locate('nobody')).resolves.toBeNull();
+      await a.release('alice', o);
+      await expect(b.locate('alice')).resolves.toBeNull();
+      await b.claim('bob', owner('w2', 'c2'));
+      await new Promise((r) => setTimeout(r, 300));
+      await expect(a.locate('bob')).resolves.toBeNull();
     });
 
     it('starts empty', async () => {

@@ -164,3 +164,36 @@ export async function connectLegacy(wsUrl: string, username: string): Promise<Te
   await c.waitFor((f) => f.type === 'system_message' && f.content === `${username} joined the room global`, { what: `${username}'s join notice` });
   return c;
 }
+
+/** One membership change a client was told about. */
+export interface PresenceChange {
+  kind: 'joined' | 'left';
+  user: string;
+  room: string;
+  /** For leaves in the extended dialect: left, disconnected or timeout. */
+  reason?: string;
+}
+
+/**
+ * Every join and leave in `frames`, one entry per user, whether it came alone (`user_joined`,
+ * `user_left`, or the original dialect's line) or in a batch (`presence`, `users_joined`,
+ * `users_left`). Batches of large rooms name only a few users; tests that use this keep rooms small.
+ */
+export function presenceChanges(frames: readonly Frame[], room?: string): PresenceChange[] {
+  const out: PresenceChange[] = [];
+  for (const f of frames) {
+    if (room !== undefined && f.room !== room) continue;
+    if (f.type === 'user_joined') out.push({ kind: 'joined', user: f.user, room: f.room });
+    else if (f.type === 'user_left') out.push({ kind: 'left', user: f.user, room: f.room, reason: f.reason });
+    else if (f.type === 'presence') {
+      for (const u of f.joined) out.push({ kind: 'joined', user: u, room: f.room });
+      for (const l of f.left) out.push({ kind: 'left', user: l.user, room: f.room, reason: l.reason });
+    } else if (f.type === 'system_message') {
+      if (f.event === 'user_joined') out.push({ kind: 'joined', user: f.user, room: f.room });
+      else if (f.event === 'user_left') out.push({ kind: 'left', user: f.user, room: f.room });
+      else if (f.event === 'users_joined') for (const u of f.users) out.push({ kind: 'joined', user: u, room: f.room });
+      else if (f.event === 'users_left') for (const u of f.users) out.push({ kind: 'left', user: u, room: f.room });
+    }
+  }
+  return out;
+}

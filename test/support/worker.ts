@@ -66,6 +66,9 @@ export async function startWorker(opts: WorkerOptions): Promise<WorkerHandle> {
       PRESENCE_TTL_MS: '1500',
       PRESENCE_REAP_INTERVAL_MS: '200',
       ROOM_LINGER_MS: '100',
+      // Every join and leave as its own notice, so that tests of other behaviour can wait for
+      // one user's. Batching has its own tests (presence-notices.test.ts sets its own values).
+      PRESENCE_NOTICE_MS: '0',
       ...opts.env,
     },
   });

@@ -93,7 +93,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<MemoryClu
   for (let i = 0; i < count; i++) {
     const config: ConfigShape = { ...cluster.config, worker: { id: `n${i}`, shard: String(i) } };
     const metrics = new Metrics({ worker: config.worker.id });
-    const node = new ChatNode({ broker: cluster.bus.broker(), presence: cluster.presence, history: cluster.history, config, log, metrics });
+    const node = new ChatNode({ broker: cluster.bus.broker(config.worker.id), presence: cluster.presence, history: cluster.history, config, log, metrics });
     node.start();
     const server = createServer({
       maxPayloadBytes: config.limits.maxPayloadBytes,

@@ -46,7 +46,8 @@ interface Pending {
 /**
  * Events: 'state' (ConnectionState, detail), 'welcome' (frame), 'joined' (room, users),
  * 'message' (ChatMessage, {own, replay}), 'gap' (room, {from,to}), 'reset' (room),
- * 'presence' (room, users), 'user_joined' / 'user_left' (frame), 'direct' (DirectMessage),
+ * 'presence' (room, users), 'user_joined' / 'user_left' (frame), 'presence_batch' (frame: several
+ * joins and leaves at once, or a summary of a large room's), 'direct' (DirectMessage),
  * 'server_error' (ServerError), 'closed' (code, reason).
  */
 export class ChatClient extends EventEmitter {
@@ -54,8 +55,10 @@ export class ChatClient extends EventEmitter {
   room: string;
   worker = '';
   shard = '';
-  /** Members of the current room. */
+  /** Members of the current room (in a large room, only those the server named). */
   readonly members = new Set<string>();
+  /** Size of the current room as the server last reported it. */
+  memberCount = 0;
   readonly tracker = new RoomTracker();
   /** Round-trip time of the last ping, ms. */
   rtt: number | null = null;
@@ -165,6 +168,7 @@ export class ChatClient extends EventEmitter {
         this.room = f.room;
         this.members.clear();
         for (const u of f.users) this.members.add(u);
+        this.memberCount = typeof f.count === 'number' ? f.count : this.members.size;
         this.emit('joined', f.room, [...this.members]);
         this.emit('presence', f.room, [...this.members]);
         break;
@@ -175,13 +179,25 @@ export class ChatClient extends EventEmitter {
         this.accept(f as unknown as ChatMessage, false, false);
         break;
       case 'user_joined':
-        if (f.room === this.room) this.members.add(f.user);
+        if (f.room === this.room && !this.members.has(f.user)) {
+          this.members.add(f.user);
+          this.memberCount++;
+        }
         this.emit('user_joined', f);
         this.emit('presence', f.room, [...this.members]);
         break;
       case 'user_left':
-        if (f.room === this.room) this.members.delete(f.user);
+        if (f.room === this.room && this.members.delete(f.user)) this.memberCount = Math.max(0, this.memberCount - 1);
         this.emit('user_left', f);
+        this.emit('presence', f.room, [...this.members]);
+        break;
+      case 'presence':
+        if (f.room === this.room) {
+          for (const u of f.joined) this.members.add(u);
+          for (const l of f.left) this.members.delete(l.user);
+          this.memberCount = f.members;
+        }
+        this.emit('presence_batch', f);
         this.emit('presence', f.room, [...this.members]);
         break;
       case 'direct':

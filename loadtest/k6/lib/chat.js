@@ -332,7 +332,7 @@ export function parseStamp(text) {
 
 /**
  * @typedef {'welcome' | 'joined' | 'history' | 'message' | 'ack' | 'direct' | 'direct_ack'
- *   | 'user_joined' | 'user_left' | 'users' | 'rooms' | 'help' | 'pong' | 'error' | 'notice'
+ *   | 'user_joined' | 'user_left' | 'presence' | 'users' | 'rooms' | 'help' | 'pong' | 'error' | 'notice'
  *   | 'unknown' | 'invalid'} EventKind
  */
 
@@ -354,6 +354,9 @@ export function parseStamp(text) {
  * - direct: from, to, text, id, stamp (a direct message to you)
  * - direct_ack: to (original) or id, ref (v1): a direct message was delivered
  * - user_joined, user_left: room, user, own (is it you), reason (user_left, v1)
+ * - presence: room, users (the joined names given; in a large room only the first few),
+ *   count (how many joined), frame (v1: the `presence` frame with left and members; original:
+ *   the `users_joined` / `users_left` notice of a batch)
  * - users, rooms, help, pong: replies; error: code, message, ref; notice: text
  * - unknown: a type this module does not know; invalid: not JSON or not a frame
  * @typedef {object} ChatEvent
@@ -372,6 +375,7 @@ export function parseStamp(text) {
  * @property {string} [code]
  * @property {string} [message]
  * @property {string[]} [users]
+ * @property {number} [count]
  * @property {HistoryMessage[]} [messages]
  * @property {{ from: number, to: number } | null} [gap]
  * @property {boolean} [reset]
@@ -466,6 +470,8 @@ function classifyV1(f, self) {
         reason: f.type === 'user_left' ? str(f.reason) : undefined,
         frame: f,
       };
+    case 'presence':
+      return { kind: 'presence', room: str(f.room), users: Array.isArray(f.joined) ? f.joined : [], count: typeof f.joinedCount === 'number' ? f.joinedCount : 0, frame: f };
     case 'users':
     case 'rooms':
     case 'help':
@@ -496,6 +502,10 @@ function classifyOriginal(f, self) {
   }
   if (f.event === 'user_joined' || f.event === 'user_left') {
     return { kind: f.event, room: str(f.room), user: str(f.user), own: self !== undefined && f.user === self, frame: f };
+  }
+  if (f.event === 'users_joined' || f.event === 'users_left') {
+    const users = Array.isArray(f.users) ? f.users : [];
+    return { kind: 'presence', room: str(f.room), users: f.event === 'users_joined' ? users : [], count: typeof f.count === 'number' ? f.count : users.length, frame: f };
   }
   if (Array.isArray(f.users)) return { kind: 'users', room: str(f.room), users: f.users, frame: f };
   if (Array.isArray(f.rooms)) return { kind: 'rooms', room: str(f.room), frame: f };
