@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PATH:/usr/sbin"
+# The PM2 daemon is the cluster master; with the default round-robin scheduling it accepts every
+# connection and passes it to a worker (a core's worth of work in a connect storm). With "none"
+# each worker accepts from the shared socket itself. Read when the daemon starts.
+export NODE_CLUSTER_SCHED_POLICY=none
 pm2=node_modules/.bin/pm2
 "$pm2" start ecosystem.config.js
 port=${CHATFABRIC_PORT:-8080}

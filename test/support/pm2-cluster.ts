@@ -73,6 +73,8 @@ export async function startPm2Cluster(opts: { workers?: number; env?: Record<str
     CHATFABRIC_REDIS_PORT: String(redisPort),
     DRAIN_TIMEOUT_MS: '5000',
     LOG_LEVEL: 'info',
+    // As scripts/start.sh: the PM2 daemon (the cluster master) stays off the connection path.
+    NODE_CLUSTER_SCHED_POLICY: 'none',
     ...opts.env,
   };
   const pm2 = async (...args: string[]) => (await run(process.execPath, [PM2, ...args], { cwd: ROOT, env, maxBuffer: 16 << 20 })).stdout;
