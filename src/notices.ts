@@ -18,6 +18,9 @@ interface RoomBatch {
   members: number;
 }
 
+/** In large rooms, at least this much of a batch window per member (see arm). */
+const MS_PER_MEMBER = 1;
+
 export class PresenceNotices {
   private readonly rooms = new Map<string, RoomBatch>();
   private readonly inFlight = new Set<Promise<void>>();
@@ -66,7 +69,11 @@ export class PresenceNotices {
   }
 
   private arm(room: string, members: number): NodeJS.Timeout {
-    const ms = members > this.opts.summaryAbove ? Math.max(this.opts.intervalMs, this.opts.summaryMs) : this.opts.intervalMs;
+    // A summary costs one frame per member, from every worker with changes: beyond a few thousand
+    // members the window grows with the room (MS_PER_MEMBER), so each worker sends a huge room
+    // at most about 1,000 notice frames a second (a room of 40,000 filling up on 7 workers spent
+    // the whole machine on summaries with a fixed 5 s window).
+    const ms = members > this.opts.summaryAbove ? Math.max(this.opts.intervalMs, this.opts.summaryMs, members * MS_PER_MEMBER) : this.opts.intervalMs;
     const t = setTimeout(() => this.emit(room, false), ms);
     t.unref();
     return t;

@@ -271,7 +271,7 @@ async function main(): Promise<void> {
     // Phase 2: D then C (and E's larger rooms), each on a freshly started system, one at a time.
     if (plan.scenarios.has('C') || plan.scenarios.has('D')) await phaseConnect(plan, pool, results);
     if (plan.scenarios.has('E') && plan.joins.length > 1) await phaseJoins(plan, pool, results);
-    if (plan.scenarios.has('G')) await phaseOneMachine(plan, results, newPool);
+    if (plan.scenarios.has('G')) await phaseOneMachine(plan, results, newPool, running);
   } finally {
     await stopAll();
     await stopPools();
@@ -526,9 +526,10 @@ async function phaseJoins(plan: Plan, pool: GeneratorPool, results: Results): Pr
  * heartbeats to have renewed everyone's presence at least once while a probe measures how long
  * Redis ever makes a command wait, then one message from each generator to everyone.
  */
-async function phaseOneMachine(plan: Plan, results: Results, newPool: (n: number) => GeneratorPool): Promise<void> {
+async function phaseOneMachine(plan: Plan, results: Results, newPool: (n: number) => GeneratorPool, running: Map<SystemName, RunningSystem>): Promise<void> {
   const n = plan.bigConnections;
   const sys = await startSystem('chatfabric', { workers: plan.bigWorkers });
+  running.set('chatfabric', sys); // so that an interrupt stops it too
   results.meta.labels.chatfabric ??= sys.label;
   const pool = newPool(Math.max(2, Math.ceil(n / 14_500)));
   const { Redis } = await import('ioredis');
@@ -610,6 +611,7 @@ async function phaseOneMachine(plan: Plan, results: Results, newPool: (n: number
   } finally {
     redis.disconnect();
     await sys.stop();
+    running.delete('chatfabric');
     await pool.stop();
   }
 }

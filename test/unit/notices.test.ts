@@ -74,6 +74,15 @@ describe('PresenceNotices', () => {
     expect(sent[1].members).toBe(151);
   });
 
+  it('stretches the window of a huge room with its size', async () => {
+    notices.joined('huge', 'u0', 20_000);
+    notices.joined('huge', 'u1', 20_001);
+    await vi.advanceTimersByTimeAsync(19_999);
+    expect(sent).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sent).toHaveLength(2);
+  });
+
   it('publishes every change alone when the interval is 0', () => {
     notices = make(0);
     notices.joined('dev', 'a', 1);
