@@ -17,7 +17,7 @@ import exec from 'k6/execution';
 import { sleep } from 'k6';
 import { Counter } from 'k6/metrics';
 import { chatFrame, connectUrl, createTracker, roomName, stampText, username } from './lib/chat.js';
-import { SUMMARY_TREND_STATS, chatSession, commonParams, latencyThresholds, metrics, setupRun, zeroCounters } from './lib/harness.js';
+import { SUMMARY_TREND_STATS, chatSession, commonParams, integrityThresholds, latencyThresholds, metrics, setupRun, zeroCounters } from './lib/harness.js';
 import { durationParam, intParam, k6Duration, numberParam, stringParam } from './lib/params.js';
 
 const common = commonParams(__ENV);
@@ -62,12 +62,7 @@ export const options = {
     // Shown for comparison (k6 prints a sub-metric only when it has a threshold).
     'chat_delivery_latency{same_worker:true}': latencyThresholds(common),
     chat_cross_worker_deliveries: ['count>0'],
-    chat_gaps: ['count==0'],
-    chat_duplicates: ['count==0'],
-    chat_close_errors: ['count==0'],
-    chat_server_errors: ['count==0'],
-    chat_connect_ok: ['rate>0.99'],
-    checks: ['rate>0.99'],
+    ...integrityThresholds(),
   },
   summaryTrendStats: SUMMARY_TREND_STATS,
 };

@@ -13,7 +13,7 @@
 import exec from 'k6/execution';
 import { sleep } from 'k6';
 import { chatFrame, connectUrl, createTracker, roomName, stampText, username } from './lib/chat.js';
-import { SUMMARY_TREND_STATS, chatSession, commonParams, latencyThresholds, metrics, setupRun, zeroCounters } from './lib/harness.js';
+import { SUMMARY_TREND_STATS, chatSession, commonParams, integrityThresholds, latencyThresholds, metrics, setupRun, zeroCounters } from './lib/harness.js';
 import { durationParam, intParam, k6Duration, numberParam } from './lib/params.js';
 
 const common = commonParams(__ENV);
@@ -52,12 +52,7 @@ export const options = {
   thresholds: {
     chat_delivery_latency: latencyThresholds(common),
     chat_messages_received: ['count>0'],
-    chat_gaps: ['count==0'],
-    chat_duplicates: ['count==0'],
-    chat_close_errors: ['count==0'],
-    chat_server_errors: ['count==0'],
-    chat_connect_ok: ['rate>0.99'],
-    checks: ['rate>0.99'],
+    ...integrityThresholds(),
   },
   summaryTrendStats: SUMMARY_TREND_STATS,
 };

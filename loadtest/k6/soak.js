@@ -31,7 +31,7 @@ import {
   stampText,
   username,
 } from './lib/chat.js';
-import { SUMMARY_TREND_STATS, chatSession, commonParams, latencyThresholds, metrics, setupRun, zeroCounters } from './lib/harness.js';
+import { SUMMARY_TREND_STATS, chatSession, commonParams, integrityThresholds, latencyThresholds, metrics, setupRun, zeroCounters } from './lib/harness.js';
 import { durationParam, intParam, k6Duration, numberParam } from './lib/params.js';
 
 const common = commonParams(__ENV);
@@ -61,14 +61,9 @@ const directOk = new Rate('chat_direct_ok');
 const thresholds = {
   chat_delivery_latency: latencyThresholds(common),
   chat_direct_latency: latencyThresholds(common),
-  chat_gaps: ['count==0'],
-  chat_duplicates: ['count==0'],
   // Recipients are offline about PAUSE out of every SESSION; more refusals mean lost presence.
   chat_direct_ok: ['rate>0.9'],
-  chat_close_errors: ['count==0'],
-  chat_server_errors: ['count==0'],
-  chat_connect_ok: ['rate>0.99'],
-  checks: ['rate>0.99'],
+  ...integrityThresholds(),
 };
 if (V1) thresholds.chat_resumes = ['count>0'];
 

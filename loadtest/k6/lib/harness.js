@@ -86,6 +86,21 @@ export function latencyThresholds(p) {
 }
 
 /**
+ * The thresholds every script that chats shares: nothing lost or doubled, no unexpected close
+ * or server error, connections and checks that succeed.
+ */
+export function integrityThresholds() {
+  return {
+    chat_gaps: ['count==0'],
+    chat_duplicates: ['count==0'],
+    chat_close_errors: ['count==0'],
+    chat_server_errors: ['count==0'],
+    chat_connect_ok: ['rate>0.99'],
+    checks: ['rate>0.99'],
+  };
+}
+
+/**
  * Adds 0 to counters so that they exist in every run: a threshold such as `count==0` or
  * `count>0` is then evaluated (and shown) even when nothing was counted.
  * @param {Counter[]} counters
