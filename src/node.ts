@@ -10,7 +10,7 @@ import { Hub } from './hub';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
 import { PresenceNotices } from './notices';
-import { roomFrames } from './room-frames';
+import { currentEvent, roomFrames } from './room-frames';
 import type { Owner, Presence } from './presence/types';
 import {
   CloseCode,
@@ -20,12 +20,10 @@ import {
   joinedManyText,
   legacyChat,
   legacySystem,
-  leftManyText,
   ProtocolError,
   SUBPROTOCOL_V1,
   type Dialect,
   type HistoryBatch,
-  type LeaveReason,
   type Ref,
 } from './protocol';
 
@@ -199,7 +197,7 @@ export class ChatNode {
   }
 
   private async onGone(client: Client, code: number): Promise<void> {
-    const { presence, broker, log, metrics } = this.deps;
+    const { presence, log, metrics } = this.deps;
     this.connectionCount--;
     const holder = this.hub.remove(client);
     metrics.connections.set(this.hub.size);
@@ -367,7 +365,8 @@ export class ChatNode {
   // ------------------------------------------------------------ broker events
 
   /** Fans one room event out to this worker's members, encoding it at most once per dialect. */
-  private onRoomEvent(room: string, event: RoomEvent): void {
+  private onRoomEvent(room: string, received: RoomEvent): void {
+    const event = currentEvent(received);
     const members = this.hub.members(room);
     if (event.kind === 'message') {
       this.deps.metrics.deliveryLatency.observe(Math.max(0, Date.now() - Date.parse(event.message.ts)) / 1000);
@@ -387,7 +386,7 @@ export class ChatNode {
       key = messageKey(event.message.id, event.message.ts);
     }
     // An original-dialect joiner already had its own notice from its join (sendRoomState).
-    const selfJoin = event.kind === 'presence' ? (event.joined.length === 1 && event.left.length === 0 ? event.joined[0] : undefined) : event.kind === 'joined' ? event.user : undefined;
+    const selfJoin = event.kind === 'presence' && event.joined.length === 1 && event.left.length === 0 ? event.joined[0] : undefined;
     for (const c of members) {
       if (c.key === skip) continue;
       if (selfJoin === c.user && c.dialect === 'legacy') continue;

@@ -12,76 +12,70 @@ export const SUMMARY_NAMES = 3;
  * The encoded frames of one room event for one dialect. `summaryAbove` is the room size above
  * which presence notices are summaries (the first few names and counts).
  */
-export function roomFrames(event: RoomEvent, dialect: Dialect, summaryAbove: number): Buffer[] {
+export function roomFrames(event: CurrentRoomEvent, dialect: Dialect, summaryAbove: number): Buffer[] {
   const frames = dialect === 'v1' ? v1Frames(event, summaryAbove) : legacyFrames(event, summaryAbove);
   return frames.map((f) => Buffer.from(encode(f)));
 }
 
-function v1Frames(event: RoomEvent, summaryAbove: number): ServerFrame[] {
-  switch (event.kind) {
-    case 'message':
-      return [{ type: 'message', ...event.message }];
-    case 'joined':
-      return [{ type: 'user_joined', room: event.room, user: event.user, ts: event.ts }];
-    case 'left':
-      return [{ type: 'user_left', room: event.room, user: event.user, ts: event.ts, reason: event.reason }];
-    case 'presence': {
-      const { room, joined, left, members, ts } = event;
-      // One change in a small room keeps the per-user frame that every v1 client understands.
-      if (joined.length + left.length === 1 && members <= summaryAbove) {
-        return joined.length
-          ? [{ type: 'user_joined', room, user: joined[0], ts }]
-          : [{ type: 'user_left', room, user: left[0].user, ts, reason: left[0].reason }];
-      }
-      // A large room, or a batch as large as one (a crashed worker's users reaped at once).
-      const cut = members > summaryAbove || joined.length + left.length > summaryAbove ? SUMMARY_NAMES : Infinity;
-      return [
-        {
-          type: 'presence',
-          room,
-          joined: joined.slice(0, cut),
-          joinedCount: joined.length,
-          left: left.slice(0, cut),
-          leftCount: left.length,
-          members,
-          ts,
-        },
-      ];
-    }
-  }
+/** Room events as this version publishes them. */
+export type CurrentRoomEvent = Exclude<RoomEvent, { kind: 'joined' | 'left' }>;
+
+/**
+ * The per-user `joined` / `left` events of earlier versions (a rolling upgrade mixes them) as
+ * one-change presence events, so that one path encodes every presence notice. A room size of 0
+ * treats them as a small room's, which gives exactly the frames those versions produced.
+ */
+export function currentEvent(event: RoomEvent): CurrentRoomEvent {
+  if (event.kind === 'joined') return { kind: 'presence', room: event.room, joined: [event.user], left: [], members: 0, ts: event.ts };
+  if (event.kind === 'left') return { kind: 'presence', room: event.room, joined: [], left: [{ user: event.user, reason: event.reason }], members: 0, ts: event.ts };
+  return event;
 }
 
-function legacyFrames(event: RoomEvent, summaryAbove: number) {
-  switch (event.kind) {
-    case 'message':
-      return [legacyChat(event.message)];
-    case 'joined':
-      return [legacySystem(joinedManyText([event.user], 1, event.room), event.room, { event: 'user_joined', user: event.user })];
-    case 'left':
-      return [legacySystem(leftManyText([event.user], 1), event.room, { event: 'user_left', user: event.user })];
-    case 'presence':
-      return legacyPresence(event, summaryAbove);
+function v1Frames(event: CurrentRoomEvent, summaryAbove: number): ServerFrame[] {
+  if (event.kind === 'message') return [{ type: 'message', ...event.message }];
+  const { room, joined, left, members, ts } = event;
+  // One change in a small room keeps the per-user frame that every v1 client understands.
+  if (joined.length + left.length === 1 && members <= summaryAbove) {
+    return joined.length
+      ? [{ type: 'user_joined', room, user: joined[0], ts }]
+      : [{ type: 'user_left', room, user: left[0].user, ts, reason: left[0].reason }];
   }
+  // A large room, or a batch as large as one (a crashed worker's users reaped at once).
+  const cut = members > summaryAbove || joined.length + left.length > summaryAbove ? SUMMARY_NAMES : Infinity;
+  return [
+    {
+      type: 'presence',
+      room,
+      joined: joined.slice(0, cut),
+      joinedCount: joined.length,
+      left: left.slice(0, cut),
+      leftCount: left.length,
+      members,
+      ts,
+    },
+  ];
 }
 
 /**
  * The Go chatroom's clients show `content` as a line from "system": one line for the joins and
  * one for the leaves of a batch. A single change keeps the original frame exactly.
  */
-function legacyPresence(e: PresenceEvent, summaryAbove: number) {
+function legacyFrames(event: CurrentRoomEvent, summaryAbove: number) {
+  if (event.kind === 'message') return [legacyChat(event.message)];
+  const e: PresenceEvent = event;
   // One line names at most ten users; more, or a large room, get the first three and a count.
   const cut = e.members > summaryAbove || e.joined.length + e.left.length > 10 ? SUMMARY_NAMES : Infinity;
+  const line = (kind: 'joined' | 'left', all: string[]) => {
+    if (all.length === 1) {
+      const text = kind === 'joined' ? joinedManyText(all, 1, e.room) : leftManyText(all, 1);
+      return legacySystem(text, e.room, { event: `user_${kind}`, user: all[0] });
+    }
+    const names = all.slice(0, cut);
+    const text = kind === 'joined' ? joinedManyText(names, all.length, e.room) : leftManyText(names, all.length);
+    return legacySystem(text, e.room, { event: `users_${kind}`, users: names, count: all.length });
+  };
   const out = [];
-  if (e.joined.length === 1) out.push(legacySystem(joinedManyText(e.joined, 1, e.room), e.room, { event: 'user_joined', user: e.joined[0] }));
-  else if (e.joined.length > 1) {
-    const names = e.joined.slice(0, cut);
-    out.push(legacySystem(joinedManyText(names, e.joined.length, e.room), e.room, { event: 'users_joined', users: names, count: e.joined.length }));
-  }
-  const leftNames = e.left.map((l) => l.user);
-  if (leftNames.length === 1) out.push(legacySystem(leftManyText(leftNames, 1), e.room, { event: 'user_left', user: leftNames[0] }));
-  else if (leftNames.length > 1) {
-    const names = leftNames.slice(0, cut);
-    out.push(legacySystem(leftManyText(names, leftNames.length), e.room, { event: 'users_left', users: names, count: leftNames.length }));
-  }
+  if (e.joined.length > 0) out.push(line('joined', e.joined));
+  if (e.left.length > 0) out.push(line('left', e.left.map((l) => l.user)));
   return out;
 }
