@@ -4,7 +4,9 @@
  * `~B~<step:4>~<sent µs:16>~` in its text; a receiver finds it with one `indexOf` and reads the
  * digits in place, so counting a delivery costs no JSON parse and no string.
  */
-export type Dialect = 'chatfabric' | 'socketio';
+import type { Dialect } from './systems';
+
+export type { Dialect };
 
 export const MARKER = Buffer.from('~B~');
 const STEP_DIGITS = 4;

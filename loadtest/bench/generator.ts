@@ -9,13 +9,9 @@
 import { backoffDelay } from '../../tui/core/backoff';
 import { chatFrame, handshakePath, markedText, nowUs, readMarker, startsWith, type Dialect } from './dialect';
 import { Histogram } from './histogram';
+import type { Endpoint } from './systems';
 import { WireSocket } from './wire';
 
-export interface Endpoint {
-  host: string;
-  port: number;
-  path: string;
-}
 
 export interface ConnectCommand {
   op: 'connect';

@@ -112,11 +112,6 @@ function parsePlan(argv: string[]): Plan {
   return plan;
 }
 
-const median = (xs: number[]) => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
-};
-
 function log(line: string): void {
   process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 }
@@ -560,8 +555,8 @@ async function phaseOneMachine(plan: Plan, results: Results, newPool: (n: number
     await redis.slowlog('RESET');
     let worstMs = 0;
     let probes = 0;
-    const until = performance.now() + probeMs;
-    while (performance.now() < until) {
+    const probeEnd = performance.now() + probeMs;
+    while (performance.now() < probeEnd) {
       const t = performance.now();
       await redis.ping();
       worstMs = Math.max(worstMs, performance.now() - t);
@@ -576,7 +571,7 @@ async function phaseOneMachine(plan: Plan, results: Results, newPool: (n: number
     const { result: sent, window: sendWindow } = await measured(sys, pool.pids(), async () => {
       const out = await pool.send('G', pool.size, 1000, step); // one message from each generator
       const expected = out.sent * Math.max(0, c.ready - 1);
-      await until2(async () => (await pool.received(step)) >= expected, 120_000);
+      await until(async () => (await pool.received(step)) >= expected, 120_000, 100);
       return { out, expected, stats: await pool.stats(step) };
     });
     const g = {
@@ -615,13 +610,6 @@ async function phaseOneMachine(plan: Plan, results: Results, newPool: (n: number
     await pool.stop();
   }
 }
-
-/** `until` without the extra final check, for long waits. */
-async function until2(cond: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  return until(cond, timeoutMs, 100);
-}
-
-export { median };
 
 if (require.main === module) {
   main().catch((err) => {

@@ -3,7 +3,7 @@
  * time per unit of work is the benchmark's headline figure because it holds up when other work
  * shares the cores; wall-clock throughput does not.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 /** Clock ticks per second of /proc's utime/stime (USER_HZ, 100 on every Linux build we target). */
 const HZ = 100;
@@ -29,22 +29,6 @@ export function rssBytes(pid: number): number | null {
   } catch {
     return null;
   }
-}
-
-/** PIDs whose parent is `ppid`. */
-export function childrenOf(ppid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === ppid) out.push(Number(name));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
 }
 
 /** The machine's busy and total CPU seconds since boot, over all cores. */
