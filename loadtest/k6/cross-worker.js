@@ -18,7 +18,7 @@ import { sleep } from 'k6';
 import { Counter } from 'k6/metrics';
 import { chatFrame, connectUrl, createTracker, roomName, stampText, username } from './lib/chat.js';
 import { SUMMARY_TREND_STATS, chatSession, commonParams, integrityThresholds, latencyThresholds, metrics, setupRun, zeroCounters } from './lib/harness.js';
-import { durationParam, intParam, k6Duration, numberParam, stringParam } from './lib/params.js';
+import { durationParam, intParam, k6Duration, numberParam, senderIntervalMs, stringParam } from './lib/params.js';
 
 const common = commonParams(__ENV);
 if (common.dialect !== 'v1') {
@@ -34,15 +34,7 @@ const RAMP_MS = durationParam(__ENV, 'RAMP', k6Duration(Math.max(5000, USERS * 1
 const SETTLE_MS = 3000;
 const DRAIN_MS = 3000;
 
-if (USERS < ROOMS * SENDERS) throw new Error(`USERS (${USERS}) must be at least ROOMS x SENDERS (${ROOMS * SENDERS})`);
-const PER_SENDER = RATE / (ROOMS * SENDERS);
-if (PER_SENDER > 15) {
-  throw new Error(
-    `RATE ${RATE} over ${ROOMS * SENDERS} senders is ${PER_SENDER.toFixed(1)} messages/s each, above the 15/s this ` +
-      'script allows under the server\'s 20 frames/s per connection: raise SENDERS or ROOMS (or the server\'s RATE_LIMIT_PER_SEC)',
-  );
-}
-const INTERVAL_MS = 1000 / PER_SENDER;
+const INTERVAL_MS = senderIntervalMs({ users: USERS, rooms: ROOMS, senders: SENDERS, rate: RATE });
 
 /** Deliveries between two different workers; must be above 0 for the run to mean anything. */
 const crossDeliveries = new Counter('chat_cross_worker_deliveries');

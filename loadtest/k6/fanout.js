@@ -14,7 +14,7 @@ import exec from 'k6/execution';
 import { sleep } from 'k6';
 import { chatFrame, connectUrl, createTracker, roomName, stampText, username } from './lib/chat.js';
 import { SUMMARY_TREND_STATS, chatSession, commonParams, integrityThresholds, latencyThresholds, metrics, setupRun, zeroCounters } from './lib/harness.js';
-import { durationParam, intParam, k6Duration, numberParam } from './lib/params.js';
+import { durationParam, intParam, k6Duration, numberParam, senderIntervalMs } from './lib/params.js';
 
 const common = commonParams(__ENV);
 const USERS = intParam(__ENV, 'USERS', 200);
@@ -28,16 +28,7 @@ const SIZE = intParam(__ENV, 'SIZE', 0, 0);
 const SETTLE_MS = 3000;
 const DRAIN_MS = 3000;
 
-if (USERS < ROOMS * SENDERS) throw new Error(`USERS (${USERS}) must be at least ROOMS x SENDERS (${ROOMS * SENDERS})`);
-const PER_SENDER = RATE / (ROOMS * SENDERS);
-// The server allows 20 frames/s per connection (burst 40) by default; stay clear of it.
-if (PER_SENDER > 15) {
-  throw new Error(
-    `RATE ${RATE} over ${ROOMS * SENDERS} senders is ${PER_SENDER.toFixed(1)} messages/s each, above the 15/s this ` +
-      'script allows under the server\'s 20 frames/s per connection: raise SENDERS or ROOMS (or the server\'s RATE_LIMIT_PER_SEC)',
-  );
-}
-const INTERVAL_MS = 1000 / PER_SENDER;
+const INTERVAL_MS = senderIntervalMs({ users: USERS, rooms: ROOMS, senders: SENDERS, rate: RATE });
 
 /** @type {import('k6/options').Options} */
 export const options = {

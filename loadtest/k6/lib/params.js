@@ -94,3 +94,23 @@ export function durationParam(env, name, def) {
     throw new Error(`${name}: ${/** @type {Error} */ (err).message}`);
   }
 }
+
+/**
+ * The interval at which each of `senders` senders in each of `rooms` rooms sends, so that all of
+ * them together send `rate` messages a second. Refuses a layout the server's per-connection
+ * rate limit (20 frames/s by default, burst 40) would cut: at most 15 a second per sender.
+ * @param {{ users: number, rooms: number, senders: number, rate: number }} p
+ * @returns {number} ms between one sender's messages
+ */
+export function senderIntervalMs(p) {
+  const { users, rooms, senders, rate } = p;
+  if (users < rooms * senders) throw new Error(`USERS (${users}) must be at least ROOMS x SENDERS (${rooms * senders})`);
+  const perSender = rate / (rooms * senders);
+  if (perSender > 15) {
+    throw new Error(
+      `RATE ${rate} over ${rooms * senders} senders is ${perSender.toFixed(1)} messages/s each, above the 15/s this ` +
+        "script allows under the server's 20 frames/s per connection: raise SENDERS or ROOMS (or the server's RATE_LIMIT_PER_SEC)",
+    );
+  }
+  return 1000 / perSender;
+}
