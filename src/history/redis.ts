@@ -14,8 +14,20 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return id
 `;
 
+// KEYS[1] stream; ARGV[1] after id, ARGV[2] count. Returns {newest id, entries after ARGV[1]}, both
+// read in one step. A script, not a MULTI, so it joins the auto-pipeline of the other resumes.
+const SINCE = `
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local lastId = '0-0'
+if last[1] then lastId = last[1][1] end
+return {lastId, redis.call('XRANGE', KEYS[1], '(0-' .. ARGV[1], '+', 'COUNT', tonumber(ARGV[2]))}
+`;
+
 type Entry = [id: string, fields: string[]];
-type Scripted = Redis & { cfAppend(key: string, size: number, ttlMs: number, from: string, text: string, ts: string): Promise<string> };
+type Scripted = Redis & {
+  cfAppend(key: string, size: number, ttlMs: number, from: string, text: string, ts: string): Promise<string>;
+  cfSince(key: string, afterId: number, count: number): Promise<[lastId: string, entries: Entry[]]>;
+};
 
 export class RedisHistory implements History {
   private readonly redis: Scripted;
@@ -23,7 +35,10 @@ export class RedisHistory implements History {
   /** The client is passed in and stays the caller's to close. */
   constructor(redis: Redis, private readonly opts: { prefix: string; size: number; idleTtlMs: number }) {
     this.redis = redis as Scripted;
-    if (typeof this.redis.cfAppend !== 'function') redis.defineCommand('cfAppend', { numberOfKeys: 1, lua: APPEND });
+    if (typeof this.redis.cfAppend !== 'function') {
+      redis.defineCommand('cfAppend', { numberOfKeys: 1, lua: APPEND });
+      redis.defineCommand('cfSince', { numberOfKeys: 1, lua: SINCE });
+    }
   }
 
   private key(room: string): string {
@@ -42,18 +57,8 @@ export class RedisHistory implements History {
   }
 
   async since(room: string, afterId: number, recentLimit: number): Promise<HistoryBatch> {
-    const key = this.key(room);
-    // One MULTI, so the three reads see the same stream.
-    const res = await this.redis
-      .multi()
-      .xrange(key, `(0-${afterId}`, '+', 'COUNT', this.opts.size)
-      .xrevrange(key, '+', '-', 'COUNT', 1)
-      .exec();
-    if (!res) throw new Error('history read was aborted');
-    for (const [err] of res) if (err) throw err;
-    const after = res[0][1] as Entry[];
-    const last = res[1][1] as Entry[];
-    const lastId = last.length ? seqOf(last[0][0]) : 0;
+    const [newest, after] = await this.redis.cfSince(this.key(room), afterId, this.opts.size);
+    const lastId = seqOf(newest);
     if (afterId > lastId) return { ...(await this.recent(room, recentLimit)), reset: true };
     const messages = after.map((e) => toMessage(room, e));
     return { messages, gap: gapBetween(afterId, messages[0]?.id ?? lastId + 1), reset: false };
