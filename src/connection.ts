@@ -72,6 +72,25 @@ function socketOnError(this: WebSocket, err: Error): void {
   clientOf(this).socketError(err);
 }
 
+type Corkable = { cork(): void; uncork(): void };
+/** ws has no public cork; its socket is the net.Socket it was handed, and ws's own per-frame cork nests inside. */
+const socketOf = (ws: WebSocket): Corkable | undefined => (ws as unknown as { _socket?: Corkable })._socket;
+
+/**
+ * Sockets corked by fan-out in the current tick, uncorked together when it ends. The broker hands
+ * over every message of one read in one synchronous run, so a member who gets several of them
+ * gets one write (one system call) instead of one per message: a worker that falls behind under
+ * load catches up with fewer, larger writes. At low rates each tick holds one message, and this
+ * is the same single write as before.
+ */
+const corkedThisTick: Corkable[] = [];
+function uncorkTick(): void {
+  for (const s of corkedThisTick.splice(0)) s.uncork();
+  tickCorks = new WeakSet();
+}
+/** The sockets in corkedThisTick, so a second message in the tick does not cork again. */
+let tickCorks = new WeakSet<Corkable>();
+
 /** Identity of a stored chat message for deduplication; null for messages without an id. */
 export function messageKey(id: number | null, ts: string): string | null {
   return id === null ? null : `${id}@${ts}`;
@@ -219,6 +238,21 @@ export class Client {
   }
 
   /**
+   * Runs `fn` with the socket corked, so that the frames it sends leave in one write: a connect's
+   * welcome, member list and history cost one system call instead of three. ws has no public
+   * cork (see socketOf).
+   */
+  async corked<T>(fn: () => Promise<T>): Promise<T> {
+    const socket = socketOf(this.ws);
+    socket?.cork();
+    try {
+      return await fn();
+    } finally {
+      socket?.uncork();
+    }
+  }
+
+  /**
    * Live traffic for a room: held while that room's history is being replayed, and dropped if the
    * replay already sent it. `key` is "<id>@<ts>" of a stored chat message, else null. Id and time
    * together tell a true repeat from a new message whose id is reused (a room's ids restart after
@@ -231,6 +265,12 @@ export class Client {
     }
     if (room !== this.room) return;
     if (key !== null && this.replayed?.has(key)) return;
+    const socket = socketOf(this.ws);
+    if (socket && !tickCorks.has(socket)) {
+      socket.cork();
+      tickCorks.add(socket);
+      if (corkedThisTick.push(socket) === 1) process.nextTick(uncorkTick);
+    }
     this.send(data);
   }
 

@@ -4,7 +4,7 @@ import type { WebSocket } from 'ws';
 import type { Broker, RoomEvent, UserEvent } from './broker/types';
 import { handleRequest } from './commands';
 import type { ConfigShape } from './config';
-import { Client, messageKey } from './connection';
+import { Client, messageKey, type ClientHooks } from './connection';
 import type { History } from './history/types';
 import { Hub } from './hub';
 import type { Logger } from './log';
@@ -69,6 +69,11 @@ export class ChatNode {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly pending = new Set<Promise<unknown>>();
   private readonly notices: PresenceNotices;
+  /** Shared by every client (not two closures per connection). */
+  private readonly clientHooks: ClientHooks = {
+    onRequest: (c, req) => handleRequest(this, c, req),
+    onGone: (c, code) => void this.track(this.onGone(c, code)),
+  };
 
   constructor(readonly deps: NodeDeps) {
     this.worker = deps.config.worker.id;
@@ -116,10 +121,7 @@ export class ChatNode {
   accept(ws: WebSocket, params: ConnectParams): Client {
     const { config, metrics, log } = this.deps;
     const session = params.session ? createHash('sha256').update(params.session).digest('hex').slice(0, 32) : '';
-    const client = new Client(ws, params.user, params.dialect, session, this.worker, config.limits, {
-      onRequest: (c, req) => handleRequest(this, c, req),
-      onGone: (c, code) => this.track(this.onGone(c, code)),
-    }, metrics, log);
+    const client = new Client(ws, params.user, params.dialect, session, this.worker, config.limits, this.clientHooks, metrics, log);
     this.connectionCount++;
     client.startAfter(this.track(this.setUp(client, params)));
     return client;
@@ -163,30 +165,33 @@ export class ChatNode {
     // From here on, onGone releases the claim whenever the client goes.
     client.ready = true;
     if (client.closed) return;
-    if (client.dialect === 'v1') {
-      const { limits, history } = this.deps.config;
-      client.sendFrame({
-        type: 'welcome',
-        user: client.user,
-        room: params.room ?? DEFAULT_ROOM,
-        worker: this.worker,
-        shard: this.shard,
-        protocol: SUBPROTOCOL_V1,
-        limits: {
-          maxFrameBytes: limits.maxFrameBytes,
-          maxMessageLength: limits.maxMessageLength,
-          historyOnJoin: history.onJoin,
-          ratePerSec: limits.ratePerSec,
-        },
-      });
-    }
-    try {
-      await this.join(client, params.room ?? DEFAULT_ROOM, params.after);
-    } catch (err) {
-      log.warn({ err, user: client.user }, 'first join failed');
-      client.sendError(ErrorCode.Unavailable, 'cannot join a room now; try again shortly');
-      client.close(CloseCode.TryAgainLater, 'fabric unavailable');
-    }
+    // Corked until the first join has sent its room state: one write for the connect's frames.
+    await client.corked(async () => {
+      if (client.dialect === 'v1') {
+        const { limits, history } = this.deps.config;
+        client.sendFrame({
+          type: 'welcome',
+          user: client.user,
+          room: params.room ?? DEFAULT_ROOM,
+          worker: this.worker,
+          shard: this.shard,
+          protocol: SUBPROTOCOL_V1,
+          limits: {
+            maxFrameBytes: limits.maxFrameBytes,
+            maxMessageLength: limits.maxMessageLength,
+            historyOnJoin: history.onJoin,
+            ratePerSec: limits.ratePerSec,
+          },
+        });
+      }
+      try {
+        await this.join(client, params.room ?? DEFAULT_ROOM, params.after);
+      } catch (err) {
+        log.warn({ err, user: client.user }, 'first join failed');
+        client.sendError(ErrorCode.Unavailable, 'cannot join a room now; try again shortly');
+        client.close(CloseCode.TryAgainLater, 'fabric unavailable');
+      }
+    });
     log.debug({ user: client.user, dialect: client.dialect, key: client.key }, 'client connected');
   }
 
