@@ -46,6 +46,7 @@ apps.push({
   // Longer than the drain budget, so a draining worker is never killed mid-drain.
   kill_timeout: s.drainMs + 3000,
   max_memory_restart: s.maxMemory,
+  node_args: s.semiSpaceMb > 0 ? [`--max-semi-space-size=${s.semiSpaceMb}`] : [],
   merge_logs: true,
   ...log('worker'),
   env: {

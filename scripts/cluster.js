@@ -38,6 +38,10 @@ function settings(env = process.env) {
     /** nginx worker processes; 0: enough for every worker's connections, at least one per core. */
     nginxWorkers: int(env.CHATFABRIC_NGINX_WORKERS, 0, 'CHATFABRIC_NGINX_WORKERS'),
     maxMemory: env.CHATFABRIC_MAX_MEMORY || '1G',
+    // V8's young generation per worker, MB per semi-space (0: Node's default, up to 16 on 64-bit).
+    // 2 keeps about 2 KB of idle RSS per connection off a worker at 20,000 connections
+    // (docs/performance.md); short-lived chat garbage still dies young at that size.
+    semiSpaceMb: int(env.CHATFABRIC_SEMI_SPACE_MB, 2, 'CHATFABRIC_SEMI_SPACE_MB'),
     /** Development mode (npm run dev): tsc --watch and workers restarted on change. */
     dev: ['1', 'true', 'yes'].includes(String(env.CHATFABRIC_DEV || '').toLowerCase()),
   };

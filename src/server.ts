@@ -52,8 +52,11 @@ export function createServer(opts: ServerOptions): http.Server {
     respond(res, 404, { error: 'not found' });
   });
 
+  // One handler for every socket, removed once ws has added its own: a closure per connection
+  // would live as long as the connection does.
+  const upgradeSocketError = (err: Error) => opts.log.debug({ err }, 'upgrade socket error');
   server.on('upgrade', (req, socket, head) => {
-    socket.on('error', (err) => opts.log.debug({ err }, 'upgrade socket error'));
+    socket.on('error', upgradeSocketError);
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/ws') return refuse(socket, 404, 'not found: the WebSocket endpoint is /ws');
     const node = opts.node();
@@ -74,6 +77,7 @@ export function createServer(opts: ServerOptions): http.Server {
       return refuse(socket, 400, 'invalid session: use 16-128 letters, digits, "_" or "-"');
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.removeListener('error', upgradeSocketError);
       node.accept(ws, { user, dialect: ws.protocol === SUBPROTOCOL_V1 ? 'v1' : 'legacy', session, room, after });
     });
   });
