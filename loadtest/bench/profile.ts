@@ -7,6 +7,7 @@
  * The .cpuprofile files (open them in Chrome DevTools or speedscope) go to --out.
  *
  *   npm run bench:profile -- --clients 1000 --rate 40 --seconds 10
+ *   npm run bench:profile -- --clients 5000 --room-size 10 --rate 1 --seconds 1   (connects, as scenario D)
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
@@ -51,6 +52,8 @@ async function main(): Promise<void> {
   const clients = arg('clients', 1000);
   const rate = arg('rate', 40);
   const seconds = arg('seconds', 10);
+  // Rooms of this many members (scenario D uses 10); everyone in one room by default.
+  const roomSize = arg('room-size', 0);
   const outI = process.argv.indexOf('--out');
   const out = path.resolve(outI > 0 ? process.argv[outI + 1] : path.join(ROOT, 'loadtest', 'results', 'profiles'));
   mkdirSync(out, { recursive: true });
@@ -77,14 +80,14 @@ async function main(): Promise<void> {
       dialect: 'chatfabric',
       readyPrefix: '{"type":"history"',
       endpoints: ports.map((port) => ({ host: '127.0.0.1', port, path: '/ws' })),
-      clients: Array.from({ length: clients }, (_, i) => ({ username: `prof${i}`, room: 'profiled' })),
+      clients: Array.from({ length: clients }, (_, i) => ({ username: `prof${i}`, room: roomSize > 0 ? `profiled${Math.floor(i / roomSize)}` : 'profiled' })),
       concurrency: 200,
       timeoutMs: 120_000,
     });
-    console.log(`${c.ready} clients in one room on ${workers} workers; sending ${rate} msg/s for ${seconds} s`);
+    console.log(`${c.ready} clients in ${roomSize > 0 ? `rooms of ${roomSize}` : 'one room'} on ${workers} workers; sending ${rate} msg/s for ${seconds} s`);
     await new Promise((r) => setTimeout(r, 2000));
     const sent = await pool.send('p', rate, seconds * 1000, 1);
-    await waitUntil(async () => (await pool.received(1)) >= sent.sent * (c.ready - 1), 30_000, 'every delivery');
+    await waitUntil(async () => (await pool.received(1)) >= sent.sent * ((roomSize > 0 ? Math.min(roomSize, c.ready) : c.ready) - 1), 30_000, 'every delivery');
     console.log(`${sent.sent} messages, ${await pool.received(1)} deliveries`);
   } finally {
     await pool.stop();
