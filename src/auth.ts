@@ -137,7 +137,6 @@ function reason(err: unknown, errors: Jose['errors']): string {
   if (err instanceof errors.JWTExpired) return 'invalid token: expired';
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === 'nbf') return 'invalid token: not valid yet (nbf)';
-    if (err.claim === 'iat') return 'invalid token: issued in the future (iat)';
     if (err.claim === 'aud') return 'invalid token: wrong audience';
     if (err.claim === 'iss') return 'invalid token: wrong issuer';
     if (err.claim === 'exp') return 'invalid token: it has no expiry (exp)';
