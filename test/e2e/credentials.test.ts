@@ -4,13 +4,18 @@
  * secret reaches any log, even when nginx writes its error log (one worker stopped: nginx logs
  * the request line of every handshake it cannot pass to it, and fails over to the other).
  */
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient } from '../../tui/core/client';
 import { connect, connectV1, type ConnectOptions, type TestClient } from '../support/client';
 import { startPm2Cluster, type Pm2Cluster } from '../support/pm2-cluster';
 import { waitUntil } from '../support/servers';
+import { ROOT } from '../support/worker';
+
+const run = promisify(execFile);
 
 type Jose = typeof import('jose');
 const SECRET = 'e2e-secret-0123456789-abcdefghijklmn';
@@ -33,12 +38,17 @@ describe('credentials through nginx across both workers (PM2 cluster, auth.mode 
   let jose: Jose;
   const clients: TestClient[] = [];
   const cores: ChatClient[] = [];
-  const sign = async (sub: string, opts: { secret?: string; expSec?: number } = {}) =>
-    new jose.SignJWT({})
+  /** Every token and session token this file sends: none may reach a log (the last test checks). */
+  const secrets: string[] = [];
+  const sign = async (sub: string, opts: { secret?: string; expSec?: number } = {}) => {
+    const token = await new jose.SignJWT({})
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(sub)
       .setExpirationTime(Math.floor(Date.now() / 1000) + (opts.expSec ?? 3600))
       .sign(new TextEncoder().encode(opts.secret ?? SECRET));
+    secrets.push(token);
+    return token;
+  };
   const open = async (user: string | null, opts: Omit<ConnectOptions, 'v1'>) => {
     const c = await connectV1(cluster.wsUrl, user, opts);
     clients.push(c);
@@ -62,7 +72,10 @@ describe('credentials through nginx across both workers (PM2 cluster, auth.mode 
     });
   }, 90_000);
 
+  const tmuxSocket = `cf-cred-${process.pid}`;
+  const tmux = (...args: string[]) => run('tmux', ['-L', tmuxSocket, ...args]);
   afterAll(async () => {
+    await tmux('kill-server').catch(() => undefined);
     for (const c of clients) c.terminate();
     for (const c of cores) c.close();
     await cluster?.stop();
@@ -101,23 +114,45 @@ describe('credentials through nginx across both workers (PM2 cluster, auth.mode 
     expect(brief.closeReason).toBe('token expired');
   }, 120_000);
 
+  it('runs the terminal client with CHATFABRIC_TOKEN: no name prompt, the name from the token', async () => {
+    const tui = path.join(ROOT, 'dist', 'tui', 'main.js');
+    const token = await sign('tuitok');
+    // The token in the environment (not the command line, where ps would show it).
+    await tmux('new-session', '-d', '-s', 'tok', '-x', '100', '-y', '24', '-e', `CHATFABRIC_TOKEN=${token}`, `${process.execPath} ${tui} --url ${cluster.wsUrl}`);
+    const screen = async () => (await tmux('capture-pane', '-p', '-t', 'tok')).stdout;
+    await waitUntil(async () => (await screen()).includes('as tuitok'), 20_000, 'the TUI to connect as tuitok').catch(async (err) => {
+      throw new Error(`${(err as Error).message}\n${await screen()}`);
+    });
+    expect(await screen()).not.toContain('choose a username');
+    const peer = await open('tuipeer', { token: await sign('tuipeer') });
+    await tmux('send-keys', '-t', 'tok', '-l', 'typed with a token');
+    await tmux('send-keys', '-t', 'tok', 'Enter');
+    await peer.waitFor((f) => f.type === 'message' && f.from === 'tuitok' && f.text === 'typed with a token', { timeoutMs: 15_000 });
+    // A bad token: the TUI shows the server's reason and stops.
+    await tmux('new-session', '-d', '-s', 'bad', '-x', '100', '-y', '24', `${process.execPath} ${tui} --url ${cluster.wsUrl} --token ${await sign('x', { secret: WRONG_SECRET })}`);
+    const badScreen = async () => (await tmux('capture-pane', '-p', '-t', 'bad')).stdout;
+    await waitUntil(async () => (await badScreen()).includes('invalid token: bad signature'), 20_000, 'the TUI to show the refusal').catch(async (err) => {
+      throw new Error(`${(err as Error).message}\n${await badScreen()}`);
+    });
+  }, 90_000);
+
   it('writes no session token or JWT into any log, nginx error log included (one worker stopped)', async () => {
     const procs = JSON.parse(await cluster.pm2('jlist')) as { name: string; pm_id: number; pm2_env: { NODE_APP_INSTANCE?: number } }[];
     const stopped = procs.find((p) => p.name === `${cluster.name}-worker` && Number(p.pm2_env.NODE_APP_INSTANCE ?? 0) === 1)!;
     await cluster.pm2('stop', String(stopped.pm_id));
     await waitUntil(async () => (await fetch(`http://127.0.0.1:${cluster.workerPorts[1]}/readyz`).then(() => false, () => true)), 20_000, 'worker 1 down');
 
-    const secrets: string[] = [];
     for (let i = 0; i < 8; i++) {
       const user = `leak${i}`;
       const token = await sign(user);
       const session = `leak-session-${i}-0123456789abcdef`;
-      secrets.push(token, session);
+      secrets.push(session);
       // Half as the client core does it (token and session as subprotocols), half with the header.
       if (i % 2 === 0) {
         const core = new ChatClient({ url: cluster.wsUrl, username: user, token, session, reconnect: false });
         cores.push(core);
         await core.connect();
+        expect(core.worker).not.toBe('');
       } else {
         await open(user, { bearer: token, session });
       }
@@ -128,7 +163,7 @@ describe('credentials through nginx across both workers (PM2 cluster, auth.mode 
       const bad = await sign(`bad${i}`, { secret: WRONG_SECRET });
       const other = await sign(`other${i}`);
       const session = `refused-session-${i}-0123456789`;
-      secrets.push(bad, other, session);
+      secrets.push(session);
       statuses.push((await refusal(`bad${i}`, { token: bad }).catch(() => ({ status: 101 }))).status);
       statuses.push((await refusal(`mallory${i}`, { token: other, session }).catch(() => ({ status: 101 }))).status);
     }
