@@ -177,6 +177,8 @@ describe('credentials through nginx across both workers (PM2 cluster, auth.mode 
     const root = path.dirname(cluster.runDir); // the run directory and PM2_HOME
     const checked = files(root).filter((f) => !f.endsWith('.sock') && !f.endsWith('.pid'));
     expect(checked.some((f) => f.endsWith('nginx-access.log'))).toBe(true);
+    // The workers' own secret too: PM2 holds it in its apps' environment, but must not write it out.
+    secrets.push(SECRET);
     const leaks: string[] = [];
     let bytes = 0;
     for (const file of checked) {
