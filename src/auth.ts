@@ -48,7 +48,8 @@ export async function createAuthenticator(config: ConfigShape): Promise<Authenti
   if (auth.mode === 'off') return null;
   const { jwtVerify, importSPKI, createLocalJWKSet, errors } = await loadJose();
 
-  const pem = auth.publicKeyFile ? readKeyFile(auth.publicKeyFile, 'auth.publicKeyFile') : auth.publicKey;
+  // An environment variable often holds a PEM on one line, its line breaks written as \n.
+  const pem = auth.publicKeyFile ? readKeyFile(auth.publicKeyFile, 'auth.publicKeyFile') : auth.publicKey.replace(/\\n/g, '\n');
   let jwks: ReturnType<Jose['createLocalJWKSet']> | null = null;
   let jwksAlgs: string[] = [];
   if (auth.jwksFile) {

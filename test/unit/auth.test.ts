@@ -245,6 +245,16 @@ describe('JWT authentication (auth.mode jwt)', () => {
     expect(confused).toEqual({ status: 401, body: 'invalid token: its algorithm is not accepted here' });
   });
 
+  it('takes a PEM public key from the environment, its line breaks written as \\n', async () => {
+    const pem = (ec.publicKey.export({ type: 'spki', format: 'pem' }) as string).trim().replace(/\n/g, '\\n');
+    expect(pem).not.toContain('\n');
+    const c = await start({ AUTH_MODE: 'jwt', AUTH_PUBLIC_KEY: pem });
+    const alice = await c.v1(0, null, { token: await sign({ sub: 'alice' }, ec.privateKey, 'ES256') });
+    expect(alice.ofType('welcome')[0].user).toBe('alice');
+    const rs = await refused(c.url(0), null, { v1: true, token: await sign({ sub: 'bob' }, rsa.privateKey, 'RS256') });
+    expect(rs.status).toBe(401);
+  });
+
   it('verifies ES256 against a JWKS file, choosing the key by kid', async () => {
     const c = await start({ AUTH_MODE: 'jwt', AUTH_JWKS_FILE: jwksFile });
     const alice = await c.v1(1, 'alice', { token: await sign({ sub: 'alice' }, ec.privateKey, 'ES256', 'ec-1') });
