@@ -131,7 +131,7 @@ export function createServer(opts: ServerOptions): http.Server {
     socket.on('error', upgradeSocketError);
     upgrade(req, socket, head).catch((err) => {
       opts.log.error({ err }, 'upgrade failed');
-      // Still ours (ws removes nothing before its 101): the client gets a status; after, a closed socket.
+      // Not yet upgraded (our listener is removed on upgrade): the client gets a status; after it, a closed socket.
       if (socket.listeners('error').includes(upgradeSocketError)) refuse(socket, 500, 'the server could not complete the handshake; try again');
       else socket.destroy();
     });
