@@ -56,6 +56,7 @@ apps.push({
     NATS_URL: natsUrl,
     REDIS_URL: redisUrl,
     DRAIN_TIMEOUT_MS: String(s.drainMs),
+    ALLOWED_ORIGINS: s.allowedOrigins,
   },
 });
 if (s.dev) {

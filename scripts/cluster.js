@@ -42,10 +42,20 @@ function settings(env = process.env) {
     // 2 keeps about 2 KB of idle RSS per connection off a worker at 20,000 connections
     // (docs/performance.md); short-lived chat garbage still dies young at that size.
     semiSpaceMb: int(env.CHATFABRIC_SEMI_SPACE_MB, 2, 'CHATFABRIC_SEMI_SPACE_MB'),
+    /**
+     * Origins whose pages may open connections (the workers' ALLOWED_ORIGINS): by default the
+     * public port's own, where a browser client served by nginx at / lives. ALLOWED_ORIGINS=
+     * (empty) allows any page.
+     */
+    allowedOrigins: env.ALLOWED_ORIGINS,
     /** Development mode (npm run dev): tsc --watch and workers restarted on change. */
     dev: ['1', 'true', 'yes'].includes(String(env.CHATFABRIC_DEV || '').toLowerCase()),
   };
   if (s.workers < 1 || s.workers > 64) throw new Error('chatfabric: CHATFABRIC_WORKERS must be between 1 and 64');
+  if (s.allowedOrigins === undefined) {
+    const hosts = new Set(['127.0.0.1', 'localhost', s.publicHost === '0.0.0.0' ? '127.0.0.1' : s.publicHost]);
+    s.allowedOrigins = [...hosts].map((h) => `http://${h}:${s.publicPort}`).join(',');
+  }
   return s;
 }
 
@@ -107,7 +117,8 @@ events {
 }
 
 http {
-  # No query string in the log: it carries session tokens.
+  # No query string in the log. Secrets never travel in it (they are Sec-WebSocket-Protocol values
+  # or an Authorization header, which nginx does not log), but the log needs only the user.
   log_format chatfabric '$remote_addr [$time_local] "$request_method $uri" $status '
                         'upstream=$upstream_addr rt=$request_time user=$arg_username';
   access_log ${d.logs}/nginx-access.log chatfabric;

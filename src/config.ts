@@ -49,12 +49,37 @@ convict.addFormat({
   },
 });
 convict.addFormat({
+  name: 'claim-name',
+  validate(v: unknown) {
+    if (typeof v !== 'string' || v.trim() === '') throw new Error('must name a claim, e.g. sub');
+  },
+});
+convict.addFormat({
   name: 'url-list',
   validate(v: unknown) {
     if (typeof v !== 'string' || v.trim() === '') throw new Error('must be one URL or a comma-separated list');
     for (const part of v.split(',')) {
       const url = new URL(part.trim().includes('://') ? part.trim() : `nats://${part.trim()}`);
       if (!url.hostname) throw new Error(`"${part}" has no host`);
+    }
+  },
+});
+convict.addFormat({
+  name: 'origin-list',
+  validate(v: unknown) {
+    if (typeof v !== 'string') throw new Error('must be a comma-separated list of origins');
+    for (const part of splitList(v)) {
+      if (normalizeOrigin(part) === null) throw new Error(`"${part}" is not an origin: use scheme://host[:port], e.g. https://chat.example.com`);
+    }
+  },
+});
+const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+convict.addFormat({
+  name: 'jwt-algorithms',
+  validate(v: unknown) {
+    if (typeof v !== 'string') throw new Error('must be a comma-separated list of JWT algorithms');
+    for (const alg of splitList(v)) {
+      if (!JWT_ALGORITHMS.includes(alg)) throw new Error(`"${alg}" is not one of ${JWT_ALGORITHMS.join(', ')}`);
     }
   },
 });
@@ -254,6 +279,65 @@ export const schema = {
       default: 1000,
       env: 'ROOM_LINGER_MS',
     },
+    allowedOrigins: {
+      doc: 'Comma-separated origins (scheme://host[:port]) whose pages may open connections; a handshake with another Origin gets 403. Empty: any. Handshakes without Origin (non-browser clients) are always allowed.',
+      format: 'origin-list',
+      default: '',
+      env: 'ALLOWED_ORIGINS',
+    },
+  },
+  auth: {
+    mode: {
+      doc: 'off: the username comes from the query (local use). jwt: every connection needs a signed JWT, checked before the upgrade; the username comes from its claim.',
+      format: ['off', 'jwt'],
+      default: 'off',
+      env: 'AUTH_MODE',
+    },
+    algorithms: {
+      doc: 'Comma-separated JWT algorithms accepted. Empty: those of the configured keys (HS256 for auth.secret, RS256/ES256/... from the public key or the JWKS).',
+      format: 'jwt-algorithms',
+      default: '',
+      env: 'AUTH_ALGORITHMS',
+    },
+    secret: {
+      doc: 'Shared secret for HS256/HS384/HS512 tokens, at least 32 characters. Empty: no HMAC tokens.',
+      format: String,
+      default: '',
+      env: 'AUTH_SECRET',
+      sensitive: true,
+    },
+    publicKey: {
+      doc: 'PEM public key (SPKI, "-----BEGIN PUBLIC KEY-----") for RS*/PS*/ES*/EdDSA tokens.',
+      format: String,
+      default: '',
+      env: 'AUTH_PUBLIC_KEY',
+    },
+    publicKeyFile: {
+      doc: 'File holding the PEM public key, instead of auth.publicKey.',
+      format: String,
+      default: '',
+      env: 'AUTH_PUBLIC_KEY_FILE',
+    },
+    jwksFile: {
+      doc: 'JSON Web Key Set file ({"keys": [...]}) of public keys; a token picks its key by "kid" (and alg).',
+      format: String,
+      default: '',
+      env: 'AUTH_JWKS_FILE',
+    },
+    issuer: { doc: 'Required "iss" claim. Empty: not checked.', format: String, default: '', env: 'AUTH_ISSUER' },
+    audience: { doc: 'Required "aud" claim. Empty: not checked.', format: String, default: '', env: 'AUTH_AUDIENCE' },
+    usernameClaim: {
+      doc: 'The claim that holds the username (1-32 letters, digits, "_" or "-").',
+      format: 'claim-name',
+      default: 'sub',
+      env: 'AUTH_USERNAME_CLAIM',
+    },
+    clockToleranceSec: {
+      doc: 'Clock skew allowed when checking "exp" and "nbf"; a connection is closed this long after its token\'s "exp".',
+      format: 'non-negative-int',
+      default: 5,
+      env: 'AUTH_CLOCK_TOLERANCE_SEC',
+    },
   },
   drain: {
     timeoutMs: {
@@ -303,7 +387,19 @@ export interface ConfigShape {
     maxBufferedBytes: number;
     maxConnections: number;
   };
-  ws: { pingIntervalMs: number; roomLingerMs: number };
+  ws: { pingIntervalMs: number; roomLingerMs: number; allowedOrigins: string };
+  auth: {
+    mode: 'off' | 'jwt';
+    algorithms: string;
+    secret: string;
+    publicKey: string;
+    publicKeyFile: string;
+    jwksFile: string;
+    issuer: string;
+    audience: string;
+    usernameClaim: string;
+    clockToleranceSec: number;
+  };
   drain: { timeoutMs: number };
   log: { level: string; pretty: boolean };
   configFile: string;
@@ -348,8 +444,45 @@ export function loadConfig(opts: { env?: NodeJS.ProcessEnv; args?: string[] } = 
     }
     config.port = config.worker.portBase + shard;
   }
+  const { auth } = config;
+  if (auth.publicKey && auth.publicKeyFile) {
+    throw new ConfigError('invalid configuration: set auth.publicKey (AUTH_PUBLIC_KEY) or auth.publicKeyFile (AUTH_PUBLIC_KEY_FILE), not both');
+  }
+  if (auth.secret && auth.secret.length < 32) {
+    // RFC 7518 3.2: an HMAC key at least as long as the hash; shorter secrets can be brute-forced.
+    throw new ConfigError('invalid configuration: auth.secret (AUTH_SECRET) must be at least 32 characters');
+  }
+  if (auth.mode === 'jwt' && !auth.secret && !auth.publicKey && !auth.publicKeyFile && !auth.jwksFile) {
+    throw new ConfigError('invalid configuration: auth.mode jwt needs a key: auth.secret (AUTH_SECRET), auth.publicKey (AUTH_PUBLIC_KEY), auth.publicKeyFile (AUTH_PUBLIC_KEY_FILE) or auth.jwksFile (AUTH_JWKS_FILE)');
+  }
   if (!config.worker.id) config.worker.id = `${os.hostname()}-${process.pid}`;
   return config;
+}
+
+/** The items of a comma-separated option, trimmed, empty ones dropped. */
+export function splitList(value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/**
+ * An origin as browsers send it (`scheme://host[:port]`, lower case, default port left out), or
+ * null when `value` is not one (a path, a query or credentials make it a URL, not an origin).
+ */
+export function normalizeOrigin(value: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return null;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
+  if (url.username || url.password || url.search || url.hash || !/^[a-z]+:\/\/[^/]+\/?$/i.test(value)) return null;
+  return url.origin;
+}
+
+/** The allowed origins, normalised; empty: any. */
+export function allowedOrigins(config: ConfigShape): string[] {
+  return splitList(config.ws.allowedOrigins).map((o) => normalizeOrigin(o)!);
 }
 
 /** The NATS server list from the url option. */

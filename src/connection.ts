@@ -72,6 +72,13 @@ function socketOnError(this: WebSocket, err: Error): void {
   clientOf(this).socketError(err);
 }
 
+/** The longest wait setTimeout can do. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function clientExpiryDue(client: Client): void {
+  client.expiryDue();
+}
+
 type Corkable = { cork(): void; uncork(): void };
 /** ws has no public cork; its socket is the net.Socket it was handed, and ws's own per-frame cork nests inside. */
 const socketOf = (ws: WebSocket): Corkable | undefined => (ws as unknown as { _socket?: Corkable })._socket;
@@ -125,6 +132,9 @@ export class Client {
   /** Times of recent abuse errors; most clients never make one, so it is created on the first. */
   private errorTimes: number[] | null = null;
   private chain: Promise<void> = Promise.resolve();
+  /** Closes the connection when its token expires (auth.mode jwt only). */
+  private expiry: NodeJS.Timeout | null = null;
+  private expiresAt = Infinity;
 
   constructor(
     readonly ws: WebSocket,
@@ -313,9 +323,27 @@ export class Client {
     this.gone(code);
   }
 
+  /** Closes the connection with 4008 at `ms` (ms since the epoch), when its token expires. */
+  expireAt(ms: number): void {
+    this.expiresAt = ms;
+    if (this.expiry) clearTimeout(this.expiry);
+    // setTimeout cannot wait longer than 2^31-1 ms (24.8 days): a longer wait is done in steps.
+    this.expiry = setTimeout(clientExpiryDue, Math.max(0, Math.min(ms - Date.now(), MAX_TIMER_MS)), this);
+    this.expiry.unref();
+  }
+
+  /** The expiry timer fired. */
+  expiryDue(): void {
+    this.expiry = null;
+    if (Date.now() < this.expiresAt) this.expireAt(this.expiresAt);
+    else this.close(CloseCode.TokenExpired, 'token expired');
+  }
+
   private gone(code: number): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.expiry) clearTimeout(this.expiry);
+    this.expiry = null;
     this.hooks.onGone(this, code);
   }
 

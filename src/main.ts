@@ -3,7 +3,8 @@
  * retries, then serve chat; on SIGINT/SIGTERM drain within a bounded time and exit.
  */
 import cluster from 'node:cluster';
-import { ConfigError, loadConfig, type ConfigShape } from './config';
+import { createAuthenticator, type Authenticator } from './auth';
+import { allowedOrigins, ConfigError, loadConfig, type ConfigShape } from './config';
 import { fabricBackends, memoryBackends, type Backends } from './fabric';
 import { createLogger } from './log';
 import { Metrics } from './metrics';
@@ -12,8 +13,10 @@ import { createServer } from './server';
 
 async function main(): Promise<void> {
   let config: ConfigShape;
+  let auth: Authenticator | null;
   try {
     config = loadConfig();
+    auth = await createAuthenticator(config);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`chatfabric: ${err.message}\n`);
@@ -34,6 +37,8 @@ async function main(): Promise<void> {
     log,
     metrics,
     worker: config.worker.id,
+    auth,
+    allowedOrigins: allowedOrigins(config),
     node: () => node,
     readiness: () => {
       const checks = backends ? backends.healthy() : { nats: false, redis: false };
@@ -45,7 +50,7 @@ async function main(): Promise<void> {
     process.exit(1);
   });
   await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
-  log.info({ host: config.host, port: config.port, mode: config.mode }, 'listening');
+  log.info({ host: config.host, port: config.port, mode: config.mode, auth: config.auth.mode }, 'listening');
 
   const shutdown = async (signal: string) => {
     if (stopping) return;

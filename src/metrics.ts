@@ -40,6 +40,12 @@ export class Metrics {
     labelNames: ['code'] as const,
     registers: [this.registry],
   });
+  readonly authRefusals = new Counter({
+    name: 'chatfabric_auth_refusals_total',
+    help: 'Upgrades refused for their credentials or origin: missing_token, invalid_token, wrong_user, origin',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly natsConnected = new Gauge({ name: 'chatfabric_nats_connected', help: '1 when NATS is connected', registers: [this.registry] });
   readonly redisConnected = new Gauge({ name: 'chatfabric_redis_connected', help: '1 when Redis is connected', registers: [this.registry] });
   readonly degraded = new Counter({

@@ -50,6 +50,8 @@ export interface ConnectParams {
   session?: string;
   room?: string;
   after?: number;
+  /** When the client's token expires (ms since the epoch; auth.mode jwt), or undefined. */
+  expiresAt?: number;
 }
 
 /**
@@ -123,6 +125,7 @@ export class ChatNode {
     const session = params.session ? createHash('sha256').update(params.session).digest('hex').slice(0, 32) : '';
     const client = new Client(ws, params.user, params.dialect, session, this.worker, config.limits, this.clientHooks, metrics, log);
     this.connectionCount++;
+    if (params.expiresAt !== undefined) client.expireAt(params.expiresAt);
     client.startAfter(this.track(this.setUp(client, params)));
     return client;
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * chatfabric-tui: the terminal client.
- *   npm run tui -- [--url ws://127.0.0.1:8080/ws] [--username NAME]
+ *   npm run tui -- [--url ws://127.0.0.1:8080/ws] [--username NAME] [--token JWT]
+ * CHATFABRIC_TOKEN is read when --token is not given (other users can read a command line in ps).
  */
 import { runView } from './view';
 
@@ -11,7 +12,10 @@ function arg(name: string): string | undefined {
 }
 
 if (process.argv.includes('--help') || process.argv.includes('-h')) {
-  process.stdout.write('usage: chatfabric-tui [--url ws://127.0.0.1:8080/ws] [--username NAME]\n');
+  process.stdout.write(
+    'usage: chatfabric-tui [--url ws://127.0.0.1:8080/ws] [--username NAME] [--token JWT]\n' +
+      '  --token JWT   for a server with authentication on (or set CHATFABRIC_TOKEN); the name then comes from the token\n',
+  );
   process.exit(0);
 }
-runView({ url: arg('url') ?? 'ws://127.0.0.1:8080/ws', username: arg('username') });
+runView({ url: arg('url') ?? 'ws://127.0.0.1:8080/ws', username: arg('username'), token: arg('token') || process.env.CHATFABRIC_TOKEN || undefined });

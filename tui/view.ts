@@ -24,6 +24,8 @@ function time(ts?: string): string {
 export interface ViewOptions {
   url: string;
   username?: string;
+  /** A JWT for a server with auth on; the name then comes from it and is not asked for. */
+  token?: string;
 }
 
 export function runView(opts: ViewOptions): void {
@@ -87,16 +89,18 @@ export function runView(opts: ViewOptions): void {
     }, 300);
   };
 
-  const start = (username: string) => {
-    const c = new ChatClient({ url: opts.url, username });
+  const start = (name?: string) => {
+    const c = new ChatClient({ url: opts.url, username: name, token: opts.token });
     client = c;
+    // With a token and no --username the server names us; c.username holds it once welcomed.
+    const me = () => c.username;
     c.on('state', (state: string, detail?: string) => {
       // The core reports 'reconnecting' with the delay when it schedules a retry, and again (no detail) when it dials.
       if (state === 'reconnecting' && detail) system(`connection lost; reconnecting (${detail})`);
       drawStatus();
     });
     c.on('welcome', () => {
-      system(`connected to worker ${c.worker} (shard ${c.shard}) as ${username}`);
+      system(`connected to worker ${c.worker} (shard ${c.shard}) as ${me()}`);
       drawStatus();
     });
     c.on('joined', (room: string) => {
@@ -110,17 +114,17 @@ export function runView(opts: ViewOptions): void {
     });
     c.on('gap', (_room: string, gap: { from: number; to: number }) => system(`${gap.to - gap.from + 1} older messages are no longer kept`));
     c.on('user_joined', (f: { user: string; room: string }) => {
-      if (f.user !== username && f.room === c.room) system(`${f.user} joined`);
+      if (f.user !== me() && f.room === c.room) system(`${f.user} joined`);
       refreshRoomsSoon();
     });
     c.on('user_left', (f: { user: string; room: string }) => {
-      if (f.user !== username && f.room === c.room) system(`${f.user} left`);
+      if (f.user !== me() && f.room === c.room) system(`${f.user} left`);
       refreshRoomsSoon();
     });
     c.on('presence_batch', (f: { room: string; joined: string[]; joinedCount: number; left: { user: string }[]; leftCount: number }) => {
       if (f.room !== c.room) return;
-      const self = f.joined.includes(username) ? 1 : 0;
-      if (f.joinedCount - self > 0) system(`${nameList(f.joined.filter((u) => u !== username), f.joinedCount - self)} joined`);
+      const self = f.joined.includes(me()) ? 1 : 0;
+      if (f.joinedCount - self > 0) system(`${nameList(f.joined.filter((u) => u !== me()), f.joinedCount - self)} joined`);
       if (f.leftCount > 0) system(`${nameList(f.left.map((l) => l.user), f.leftCount)} left`);
       refreshRoomsSoon();
     });
@@ -130,11 +134,13 @@ export function runView(opts: ViewOptions): void {
     );
     c.on('server_error', (e: { message: string }) => system(`error: ${e.message}`));
     c.on('closed', (code: number, reason: string) => {
-      if (code === 4001) {
-        system(`the name "${username}" is taken; choose another`);
+      if (code === 4001 && opts.token) system(`the name "${me()}" of your token is in use elsewhere; disconnected`);
+      else if (code === 4001) {
+        system(`the name "${me()}" is taken; choose another`);
         askName();
       } else if (code === 4005) system('this session continued in another window; disconnected');
-      else if (c.state === 'closed' && code !== 1000) system(`disconnected: ${reason || code}`);
+      else if (code === 4008) system('your token expired; start again with a new one (--token or CHATFABRIC_TOKEN)');
+      else if (c.state === 'closed' && code !== 1000) system(`disconnected: ${c.refusal ?? (reason || code)}`);
     });
     c.connect().catch(() => undefined);
     setInterval(() => {
@@ -245,7 +251,7 @@ export function runView(opts: ViewOptions): void {
   screen.key(['C-c'], quit);
   screen.on('resize', () => screen.render());
 
-  if (opts.username) start(opts.username);
+  if (opts.username || opts.token) start(opts.username);
   else askName();
   focusInput();
   screen.render();

@@ -4,6 +4,7 @@
  * `~B~<step:4>~<sent µs:16>~` in its text; a receiver finds it with one `indexOf` and reads the
  * digits in place, so counting a delivery costs no JSON parse and no string.
  */
+import { offeredProtocols } from '../../src/protocol';
 import type { Dialect } from './systems';
 
 export type { Dialect };
@@ -29,9 +30,18 @@ export function chatFrame(dialect: Dialect, text: string): string {
 }
 
 /** Path and query of client `username`'s handshake. */
-export function handshakePath(dialect: Dialect, path: string, username: string, room: string, session?: string): string {
-  const q = `username=${encodeURIComponent(username)}&room=${encodeURIComponent(room)}` + (session ? `&session=${session}` : '');
+export function handshakePath(dialect: Dialect, path: string, username: string, room: string): string {
+  const q = `username=${encodeURIComponent(username)}&room=${encodeURIComponent(room)}`;
   return dialect === 'socketio' ? `${path}?EIO=4&transport=websocket&${q}` : `${path}?${q}`;
+}
+
+/**
+ * The Sec-WebSocket-Protocol value of a handshake: chatfabric's dialect and, for a client that
+ * resumes, its session token (a subprotocol value, never the URL: proxies log URLs).
+ */
+export function handshakeProtocol(dialect: Dialect, session?: string): string | undefined {
+  if (dialect !== 'chatfabric') return undefined;
+  return offeredProtocols({ v1: true, session }).join(', ');
 }
 
 /** Reads `count` ASCII digits at `at`; NaN if any is not a digit. */

@@ -7,7 +7,7 @@
  * Commands arrive over IPC as `{ id, op, ... }` and are answered with `{ id, ... }`.
  */
 import { backoffDelay } from '../../tui/core/backoff';
-import { chatFrame, handshakePath, markedText, nowUs, readMarker, startsWith, type Dialect } from './dialect';
+import { chatFrame, handshakePath, handshakeProtocol, markedText, nowUs, readMarker, startsWith, type Dialect } from './dialect';
 import { Histogram } from './histogram';
 import type { Endpoint } from './systems';
 import { WireSocket } from './wire';
@@ -135,8 +135,8 @@ function open(g: Group, c: Client, onSettled?: (ok: boolean, reason?: string) =>
     {
       host: ep.host,
       port: ep.port,
-      path: handshakePath(cmd.dialect, ep.path, c.username, c.room, cmd.reconnect ? c.session : undefined),
-      subprotocol: cmd.dialect === 'chatfabric' ? 'chatfabric.v1' : undefined,
+      path: handshakePath(cmd.dialect, ep.path, c.username, c.room),
+      subprotocol: handshakeProtocol(cmd.dialect, cmd.reconnect ? c.session : undefined),
       localAddress: localAddress(connections++),
     },
     {

@@ -3,8 +3,8 @@
  * RATE of messages a second in all: chat in their room, direct messages to each other (DM_SHARE
  * of the sends), presence churn (every CHURN a user moves: home room, then another room, then
  * `leave` to global, then back home), and reconnects (every connection lives about SESSION, then
- * the user is offline for about PAUSE and reconnects with its session token into the room it
- * was in, resuming with `after` = the highest contiguous id it holds).
+ * the user is offline for about PAUSE and reconnects into the room it was in, with its session
+ * token (v1; in the handshake headers) and resuming with `after` = the highest contiguous id it holds).
  *
  *   k6 run -e URL=ws://127.0.0.1:8080/ws -e USERS=200 -e RATE=40 -e DURATION=2h loadtest/k6/soak.js
  *
@@ -152,8 +152,9 @@ export default function (data) {
     };
 
     const result = chatSession({
-      url: connectUrl(common.url, { username: user, room, after, session }),
+      url: connectUrl(common.url, { username: user, room, after }),
       dialect,
+      session,
       username: user,
       joinTimeoutMs: common.joinTimeoutMs,
       tracker,

@@ -63,6 +63,8 @@ export const CloseCode = {
   SessionReplaced: 4005,
   /** The cluster lost this user's claim to another connection (for example after a Redis failover). */
   ClaimLost: 4007,
+  /** The connection's token (auth.mode jwt) reached its expiry. Get a new token, then reconnect. */
+  TokenExpired: 4008,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 

@@ -447,7 +447,7 @@ describe('bad input on real workers', () => {
       }
     });
 
-    it('refuses invalid room, after and session parameters with 400', async () => {
+    it('refuses invalid room and after parameters, and invalid or misplaced session tokens, with 400', async () => {
       for (const room of ['bad room', 'a.b', '', 'r'.repeat(65)]) {
         const r = await refusal(b.wsUrl, `username=okname&room=${encodeURIComponent(room)}`);
         expect(r.status, `room=${room}`).toBe(400);
@@ -458,10 +458,19 @@ describe('bad input on real workers', () => {
         expect(r.status, `after=${after}`).toBe(400);
         expect(r.body).toContain('invalid after');
       }
-      for (const session of ['short', 'has spaces in it 1234567', 'x'.repeat(129), 'dots.are.not.allowed.1234']) {
+      // Sessions are subprotocol values now; one in the URL is refused, valid or not.
+      for (const session of ['short', 'a-valid-session-token-0123']) {
         const r = await refusal(a.wsUrl, `username=okname&session=${encodeURIComponent(session)}`);
         expect(r.status, `session=${session}`).toBe(400);
-        expect(r.body).toContain('invalid session');
+        expect(r.body).toContain('secrets do not go in the URL');
+      }
+      for (const session of ['short', 'x'.repeat(129), 'dots.are.not.allowed.1234']) {
+        const err = await connect(a.wsUrl, 'okname', { v1: true, session }).then(
+          (c) => (c.terminate(), { status: 101, body: '' }),
+          (e: { status?: number; body?: string }) => ({ status: e.status ?? -1, body: e.body ?? '' }),
+        );
+        expect(err.status, `chatfabric.session.${session}`).toBe(400);
+        expect(err.body).toContain('invalid session');
       }
       // None of that claimed the name.
       const ok = await open(a, 'v1', 'okname');

@@ -79,8 +79,8 @@ describe('k6 lib/chat.js against a real worker (memory mode)', () => {
   /** A fresh username from the same builder the scripts use. */
   const nextUser = () => chat.username(prefix, n++);
 
-  async function connect(dialect: K6Dialect, q: chat.ConnectQuery): Promise<Client> {
-    const ws = new WebSocket(chat.connectUrl(worker.wsUrl, q), chat.subprotocols(dialect));
+  async function connect(dialect: K6Dialect, q: chat.ConnectQuery, creds?: chat.Credentials): Promise<Client> {
+    const ws = new WebSocket(chat.connectUrl(worker.wsUrl, q), chat.subprotocols(dialect, creds));
     const c = new Client(ws, dialect, q.username);
     open.push(c);
     await new Promise<void>((resolve, reject) => {
@@ -92,8 +92,8 @@ describe('k6 lib/chat.js against a real worker (memory mode)', () => {
   }
 
   /** Connects and waits for the frame that proves the user is in its room. */
-  async function join(dialect: K6Dialect, q: chat.ConnectQuery): Promise<Client> {
-    const c = await connect(dialect, q);
+  async function join(dialect: K6Dialect, q: chat.ConnectQuery, creds?: chat.Credentials): Promise<Client> {
+    const c = await connect(dialect, q, creds);
     await c.waitFor((e) => chat.provesInRoom(dialect, e), 'the frame proving the user is in the room');
     return c;
   }
@@ -216,7 +216,7 @@ describe('k6 lib/chat.js against a real worker (memory mode)', () => {
     const feed = (c: Client, from: number) => c.events.slice(from).map((e) => tracker.apply(e));
 
     tracker.expect(room, undefined, true);
-    const carol = await join('v1', { username: carolName, room, session });
+    const carol = await join('v1', { username: carolName, room }, { session });
     const say = async (text: string) => {
       sender.send(chat.chatFrame('v1', chat.stampText({ sentAt: Date.now(), worker: '', seq: 0 }) + ` ${text}`, text));
       const ack = await sender.waitFor((e) => e.kind === 'ack' && e.ref === text, `ack of ${text}`);
@@ -231,7 +231,7 @@ describe('k6 lib/chat.js against a real worker (memory mode)', () => {
     const missed = [await say('m3'), await say('m4'), await say('m5')];
     const after = tracker.resumeAfter(room);
     tracker.expect(room, after, true);
-    const back = await connect('v1', { username: carolName, room, after, session });
+    const back = await connect('v1', { username: carolName, room, after }, { session });
     const history = await back.waitFor((e) => e.kind === 'history', 'the resume history');
     expect(history.messages!.map((m) => m.id)).toEqual(missed);
     expect(history).toMatchObject({ gap: null, reset: false });

@@ -3,7 +3,7 @@
  * (no sleeps). Speaks either dialect.
  */
 import WebSocket from 'ws';
-import { SUBPROTOCOL_V1 } from '../../src/protocol';
+import { offeredProtocols } from '../../src/protocol';
 
 export type Frame = Record<string, any>;
 
@@ -11,7 +11,14 @@ export interface ConnectOptions {
   v1?: boolean;
   room?: string;
   after?: number;
+  /** Offered as the subprotocol chatfabric.session.<session>. */
   session?: string;
+  /** A JWT, offered as the subprotocol chatfabric.auth.<token>. */
+  token?: string;
+  /** A JWT sent as Authorization: Bearer <bearer>. */
+  bearer?: string;
+  /** The Origin header (a browser page's origin); none by default. */
+  origin?: string;
   /** Extra raw query string, appended as is. */
   query?: string;
 }
@@ -136,9 +143,11 @@ export function connect(wsUrl: string, username: string | null, opts: ConnectOpt
   if (username !== null) q.set('username', username);
   if (opts.room) q.set('room', opts.room);
   if (opts.after !== undefined) q.set('after', String(opts.after));
-  if (opts.session) q.set('session', opts.session);
   const url = `${wsUrl}?${q}${opts.query ? `&${opts.query}` : ''}`;
-  const ws = new WebSocket(url, opts.v1 ? [SUBPROTOCOL_V1] : []);
+  const ws = new WebSocket(url, offeredProtocols({ v1: !!opts.v1, session: opts.session, token: opts.token }), {
+    headers: opts.bearer ? { Authorization: `Bearer ${opts.bearer}` } : {},
+    ...(opts.origin && { origin: opts.origin }),
+  });
   const client = new TestClient(ws, username ?? '(none)');
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(client));
@@ -152,9 +161,9 @@ export function connect(wsUrl: string, username: string | null, opts: ConnectOpt
 }
 
 /** Connects with the extended dialect and waits until the first room's history has arrived. */
-export async function connectV1(wsUrl: string, username: string, opts: Omit<ConnectOptions, 'v1'> = {}): Promise<TestClient> {
+export async function connectV1(wsUrl: string, username: string | null, opts: Omit<ConnectOptions, 'v1'> = {}): Promise<TestClient> {
   const c = await connect(wsUrl, username, { ...opts, v1: true });
-  await c.waitFor((f) => f.type === 'history', { what: `${username}'s first history` });
+  await c.waitFor((f) => f.type === 'history', { what: `${username ?? 'the token user'}'s first history` });
   return c;
 }
 

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { chatFrame, handshakePath, markedText, readMarker, startsWith } from '../../loadtest/bench/dialect';
+import { chatFrame, handshakePath, handshakeProtocol, markedText, readMarker, startsWith } from '../../loadtest/bench/dialect';
 import { Histogram } from '../../loadtest/bench/histogram';
 import { WireSocket } from '../../loadtest/bench/wire';
 
@@ -63,6 +63,10 @@ describe('benchmark marker', () => {
     expect(JSON.parse(chatFrame('socketio', 'hi').slice(2))).toEqual(['message', 'hi']);
     expect(handshakePath('chatfabric', '/ws', 'u 1', 'r')).toBe('/ws?username=u%201&room=r');
     expect(handshakePath('socketio', '/socket.io/', 'u', 'r')).toBe('/socket.io/?EIO=4&transport=websocket&username=u&room=r');
+    // A resuming client's session token travels as a subprotocol value, never in the path.
+    expect(handshakeProtocol('chatfabric')).toBe('chatfabric.v1');
+    expect(handshakeProtocol('chatfabric', 'bench0123456789ab')).toBe('chatfabric.v1, chatfabric.session.bench0123456789ab');
+    expect(handshakeProtocol('socketio', 'bench0123456789ab')).toBeUndefined();
     const b = Buffer.from('{"type":"history",...}');
     expect(startsWith(b, 0, b.length, Buffer.from('{"type":"history"'))).toBe(true);
     expect(startsWith(b, 1, b.length, Buffer.from('{"type":"history"'))).toBe(false);

@@ -55,7 +55,19 @@ describe('defaults', () => {
       maxBufferedBytes: 1024 * 1024,
       maxConnections: 15000,
     });
-    expect(c.ws).toEqual({ pingIntervalMs: 25000, roomLingerMs: 1000 });
+    expect(c.ws).toEqual({ pingIntervalMs: 25000, roomLingerMs: 1000, allowedOrigins: '' });
+    expect(c.auth).toEqual({
+      mode: 'off',
+      algorithms: '',
+      secret: '',
+      publicKey: '',
+      publicKeyFile: '',
+      jwksFile: '',
+      issuer: '',
+      audience: '',
+      usernameClaim: 'sub',
+      clockToleranceSec: 5,
+    });
     expect(c.drain).toEqual({ timeoutMs: 8000 });
     expect(c.log).toEqual({ level: 'info', pretty: false });
     expect(c.configFile).toBe('');

@@ -21,10 +21,13 @@ import * as params from '../../loadtest/k6/lib/params.js';
 import { Metrics } from '../../src/metrics';
 import type { ChatNode } from '../../src/node';
 import {
+  AUTH_PROTOCOL_PREFIX,
+  offeredProtocols,
   parseRequest,
   RECONNECT_CODES,
   ROOM_PATTERN,
   SESSION_PATTERN,
+  SESSION_PROTOCOL_PREFIX,
   SUBPROTOCOL_V1,
   USERNAME_PATTERN,
   type Dialect,
@@ -193,6 +196,14 @@ describe('k6 lib/chat.js: the frames it builds are the requests the server parse
     expect(chat.subprotocols('original')).toEqual([]);
     expect(chat.handshakeHeaders('v1')).toEqual({ 'Sec-WebSocket-Protocol': SUBPROTOCOL_V1 });
     expect(chat.handshakeHeaders('original')).toEqual({});
+    expect(chat.SESSION_PROTOCOL_PREFIX).toBe(SESSION_PROTOCOL_PREFIX);
+    expect(chat.AUTH_PROTOCOL_PREFIX).toBe(AUTH_PROTOCOL_PREFIX);
+    const creds = { session: 'k6-session-0123456789', token: 'aaa.bbb.ccc' };
+    expect(chat.subprotocols('v1', creds)).toEqual(offeredProtocols({ v1: true, ...creds }));
+    expect(chat.handshakeHeaders('v1', creds)).toEqual({ 'Sec-WebSocket-Protocol': offeredProtocols({ v1: true, ...creds }).join(', ') });
+    // The original dialect offers no subprotocol: no session, and the JWT in Authorization.
+    expect(chat.subprotocols('original', creds)).toEqual([]);
+    expect(chat.handshakeHeaders('original', creds)).toEqual({ Authorization: 'Bearer aaa.bbb.ccc' });
   });
 
   it('builds valid, distinct names from any prefix', () => {
@@ -259,11 +270,12 @@ describe('k6 lib/chat.js: the URLs it builds pass the server\'s upgrade checks',
       [{ username: 'k6run-0' }, { user: 'k6run-0' }],
       [{ username: 'k6run-1', room: chat.roomName('k6run', 2) }, { user: 'k6run-1', room: 'k6run-room-2' }],
       [{ username: 'k6run-2', room: 'dev', after: 0 }, { user: 'k6run-2', room: 'dev', after: 0 }],
-      [{ username: 'k6run-3', room: 'dev', after: 1234, session }, { user: 'k6run-3', room: 'dev', after: 1234, session }],
+      [{ username: 'k6run-3', room: 'dev', after: 1234 }, { user: 'k6run-3', room: 'dev', after: 1234, session: d === 'v1' ? session : undefined }],
     ];
     for (const [q, expected] of cases) {
-      const got = await upgrade(chat.connectUrl(base, q), chat.subprotocols(d));
+      const got = await upgrade(chat.connectUrl(base, q), chat.subprotocols(d, { session }));
       expect(got).toMatchObject({ ...expected, dialect: serverDialect(d) });
+      if (d !== 'v1') expect(got.session).toBeUndefined();
     }
     // A base that already has a query string.
     expect(await upgrade(chat.connectUrl(`${base}?trace=1`, { username: 'k6run-4' }), chat.subprotocols(d))).toMatchObject({ user: 'k6run-4' });
@@ -297,7 +309,8 @@ describe('k6 lib/chat.js: the URLs it builds pass the server\'s upgrade checks',
     expect(() => chat.connectUrl(base, { username: 'a.b' })).toThrow();
     expect(() => chat.connectUrl(base, { username: 'a', room: '' })).toThrow();
     expect(() => chat.connectUrl(base, { username: 'a', after: -1 })).toThrow();
-    expect(() => chat.connectUrl(base, { username: 'a', session: 'short' })).toThrow();
+    expect(() => chat.connectUrl(base, { username: 'a', session: 'k6-session-0123456789' } as chat.ConnectQuery)).toThrow(/handshake headers/);
+    expect(() => chat.subprotocols('v1', { session: 'short' })).toThrow();
   });
 });
 

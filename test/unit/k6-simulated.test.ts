@@ -162,6 +162,8 @@ interface Faults {
 class ModelChat {
   readonly rooms = new Map<string, { next: number; history: Msg[]; lastGen: number }>();
   readonly urls: string[] = [];
+  /** The Sec-WebSocket-Protocol header of each handshake ('' without one). */
+  readonly protocols: string[] = [];
   /** The room each connection was in when it closed. */
   readonly closedIn: string[] = [];
   connections = 0;
@@ -196,10 +198,12 @@ class ModelChat {
 
   accept(url: string, params: { headers?: Record<string, string> }) {
     this.urls.push(url);
+    const offered = params.headers?.['Sec-WebSocket-Protocol'] ?? '';
+    this.protocols.push(offered);
     const q = new URL(url).searchParams;
     const user = q.get('username');
     if (!user || !chat.USERNAME_PATTERN.test(user)) return null;
-    const dialect: 'v1' | 'original' = params.headers?.['Sec-WebSocket-Protocol'] === chat.SUBPROTOCOL_V1 ? 'v1' : 'original';
+    const dialect: 'v1' | 'original' = offered.split(',').map((p) => p.trim()).includes(chat.SUBPROTOCOL_V1) ? 'v1' : 'original';
     const model = this;
     const n = this.connections++;
     let ctl: { push(f: unknown, delay?: number): void; close(code: number, delay?: number): void; every(ms: number, fn: () => void): void };
@@ -525,7 +529,12 @@ describe.each(['v1', 'original'])('k6 scripts on a simulated k6 (%s)', (dialect)
     const rooms = reconnects.map((u) => new URL(u).searchParams.get('room'));
     expect(rooms).toEqual(r.server.closedIn.slice(0, reconnects.length));
     expect(new Set(r.server.closedIn).size).toBeGreaterThan(1);
-    for (const url of r.server.urls) expect(url).toMatch(/[?&]session=sim-1-[A-Za-z0-9]{16}(&|$)/);
+    // The session token is in the handshake headers (v1), never in the URL.
+    for (const url of r.server.urls) expect(url).not.toMatch(/session=/);
+    for (const offered of r.server.protocols) {
+      if (dialect === 'v1') expect(offered).toMatch(/^chatfabric\.v1, chatfabric\.session\.sim-1-[A-Za-z0-9]{16}$/);
+      else expect(offered).toBe('');
+    }
     const sent = types(r).map((f) => f.type);
     expect(sent).toEqual(expect.arrayContaining(dialect === 'v1' ? ['message', 'direct', 'join', 'leave'] : ['chat_message', 'join_room', 'leave_room']));
     expect(r.sum('chat_direct_ok')).toBeGreaterThan(0);

@@ -7,7 +7,8 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { MemoryBus } from '../../src/broker/memory';
-import { loadConfig, type ConfigShape } from '../../src/config';
+import { createAuthenticator } from '../../src/auth';
+import { allowedOrigins, loadConfig, type ConfigShape } from '../../src/config';
 import { MemoryHistory } from '../../src/history/memory';
 import type { History } from '../../src/history/types';
 import { Metrics } from '../../src/metrics';
@@ -62,7 +63,7 @@ export class MemoryCluster {
     return c;
   }
 
-  async v1(i: number, user: string, opts: Omit<ConnectOptions, 'v1'> = {}): Promise<TestClient> {
+  async v1(i: number, user: string | null, opts: Omit<ConnectOptions, 'v1'> = {}): Promise<TestClient> {
     return this.track(await connectV1(this.url(i), user, opts));
   }
 
@@ -90,6 +91,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<MemoryClu
   const cluster = new MemoryCluster(opts);
   const log = pino({ level: 'silent' });
   const count = opts.nodes ?? 2;
+  const auth = await createAuthenticator(cluster.config);
   for (let i = 0; i < count; i++) {
     const config: ConfigShape = { ...cluster.config, worker: { id: `n${i}`, shard: String(i) } };
     const metrics = new Metrics({ worker: config.worker.id });
@@ -101,6 +103,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<MemoryClu
       log,
       metrics,
       worker: config.worker.id,
+      auth,
+      allowedOrigins: allowedOrigins(config),
       node: () => node,
       readiness: () => ({ ready: true, checks: { nats: true, redis: true } }),
     });

@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { RECONNECT_CODES, SUBPROTOCOL_V1, type ChatMessage, type DirectMessage, type RoomSummary } from '../../src/protocol';
+import { offeredProtocols, RECONNECT_CODES, type ChatMessage, type DirectMessage, type RoomSummary } from '../../src/protocol';
 import { backoffDelay, type BackoffOptions } from './backoff';
 import { RoomTracker } from './tracker';
 
@@ -17,10 +17,16 @@ export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 export interface ChatClientOptions {
   /** ws://host:port/ws */
   url: string;
-  username: string;
+  /**
+   * The name to claim. With a token it may be left out: the server takes the name from the
+   * token, and the client learns it from the welcome frame.
+   */
+  username?: string;
+  /** A JWT for a server with auth.mode jwt, offered as the subprotocol chatfabric.auth.<token>. */
+  token?: string;
   /** First room (default global). */
   room?: string;
-  /** Session token for takeover on reconnect; generated when absent. */
+  /** Session token for takeover on reconnect, offered as chatfabric.session.<token>; generated when absent. */
   session?: string;
   reconnect?: boolean;
   backoff?: BackoffOptions;
@@ -71,14 +77,21 @@ export class ChatClient extends EventEmitter {
   private retryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
 
+  /** The refusal of the last handshake (`HTTP 401: invalid token: expired`), if it was refused. */
+  refusal: string | null = null;
+  private name: string;
+
   constructor(private readonly opts: ChatClientOptions) {
     super();
+    if (!opts.username && !opts.token) throw new Error('a username or a token is required');
     this.room = opts.room ?? 'global';
     this.session = opts.session ?? randomBytes(16).toString('base64url');
+    this.name = opts.username ?? '';
   }
 
+  /** The username: as given, or, with a token and no name, the token's once welcomed ('' before). */
   get username(): string {
-    return this.opts.username;
+    return this.name;
   }
 
   /** Connects; resolves on the first welcome, rejects if that first attempt is refused. */
@@ -91,10 +104,13 @@ export class ChatClient extends EventEmitter {
   }
 
   private open(onRefused?: (err: Error) => void): void {
-    const q = new URLSearchParams({ username: this.opts.username, session: this.session, room: this.room });
+    this.refusal = null;
+    // The name stays in the query (nginx hashes on it to keep a user on one worker); the
+    // secrets go as subprotocol values, which no proxy or worker logs.
+    const q = new URLSearchParams({ ...(this.name && { username: this.name }), room: this.room });
     const after = this.tracker.resumeAfter(this.room);
     if (after !== undefined) q.set('after', String(after));
-    const ws = new WebSocket(`${this.opts.url}?${q}`, [SUBPROTOCOL_V1]);
+    const ws = new WebSocket(`${this.opts.url}?${q}`, offeredProtocols({ v1: true, session: this.session, token: this.opts.token }));
     this.ws = ws;
     this.setState(this.reconnects > 0 || this.attempt > 0 ? 'reconnecting' : 'connecting');
     let welcomed = false;
@@ -109,18 +125,28 @@ export class ChatClient extends EventEmitter {
       }
       if (f.type === 'welcome') {
         welcomed = true;
+        this.refusal = null;
+        if (typeof f.user === 'string' && f.user) this.name = f.user;
         clearTimeout(handshake);
         this.attempt = 0;
       }
       this.onFrame(f);
     });
     ws.on('unexpected-response', (_req, res) => {
-      const err = new Error(`HTTP ${res.statusCode}`);
-      ws.terminate();
-      if (onRefused && !welcomed && res.statusCode === 400) {
-        this.stopped = true;
-        onRefused(err);
-      }
+      // A bad request or bad credentials stay bad: retrying cannot help (a 503 can).
+      const final = res.statusCode === 400 || res.statusCode === 401 || res.statusCode === 403;
+      if (final) this.stopped = true;
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body = (body + d).slice(0, 500)));
+      res.on('end', () => {
+        this.refusal = `HTTP ${res.statusCode}${body.trim() ? `: ${body.trim()}` : ''}`;
+        ws.terminate();
+        if (!final) return;
+        this.setState('closed', this.refusal);
+        if (onRefused && !welcomed) onRefused(new Error(this.refusal));
+      });
+      res.on('error', () => ws.terminate());
     });
     ws.on('error', () => undefined);
     ws.on('close', (code, reasonBuf) => {
@@ -136,6 +162,7 @@ export class ChatClient extends EventEmitter {
       // Refused for good (name taken, replaced, abuse): stop, unless it was never welcomed and may be a transient refusal.
       const retry = this.opts.reconnect !== false && !this.stopped && (RECONNECT_CODES.has(code) || code === 1005 || (!welcomed && code !== 4001));
       if (!retry) {
+        if (this.refusal !== null && !welcomed) return; // reported with the refusal's text
         this.setState('closed', reason || String(code));
         if (!welcomed && onRefused) onRefused(new Error(reason || `closed with ${code}`));
         return;
@@ -233,7 +260,7 @@ export class ChatClient extends EventEmitter {
     if ((resumed === undefined || f.reset) && messages.length && messages[0].id !== null) {
       this.tracker.baseline(room, (messages[0].id as number) - 1);
     }
-    for (const m of messages) this.accept(m, m.from === this.opts.username, true);
+    for (const m of messages) this.accept(m, m.from === this.name, true);
   }
 
   /** Emits a message once: ids already seen (replays, resends) are dropped. */
@@ -262,7 +289,7 @@ export class ChatClient extends EventEmitter {
   async say(text: string): Promise<ChatMessage> {
     const room = this.room;
     const ack = await this.request({ type: 'message', text });
-    const m: ChatMessage = { id: ack.id ?? null, room: ack.room ?? room, from: this.opts.username, text, ts: ack.ts };
+    const m: ChatMessage = { id: ack.id ?? null, room: ack.room ?? room, from: this.name, text, ts: ack.ts };
     this.accept(m, true, false);
     return m;
   }

@@ -19,6 +19,13 @@ export const USERNAME_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 export const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** Letters, digits, `_` and `-`; 16 to 128 characters. */
 export const SESSION_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
+/**
+ * Secrets never go in the URL (proxies log it): the session token is offered as the subprotocol
+ * `chatfabric.session.<token>` and a JWT as `chatfabric.auth.<jwt>`, next to `chatfabric.v1`
+ * (docs/protocol.md 1.2). Mirrors src/protocol/credentials.ts (a unit test keeps them equal).
+ */
+export const SESSION_PROTOCOL_PREFIX = 'chatfabric.session.';
+export const AUTH_PROTOCOL_PREFIX = 'chatfabric.auth.';
 /** The close code of a client that leaves, and of the server's answer to `/quit`. */
 export const NORMAL_CLOSE = 1000;
 
@@ -129,12 +136,18 @@ export function sessionToken(prefix, n) {
  * @property {string} username
  * @property {string} [room]      first room (default `global`)
  * @property {number} [after]     resume the first room after this id (v1)
- * @property {string} [session]   the VU's session token
  */
 
 /**
- * The URL to open: `base?username=..&room=..&after=..&session=..`. Throws on a value the server
- * would refuse with HTTP 400, so a script bug shows as an exception, not as failed handshakes.
+ * @typedef {object} Credentials
+ * @property {string} [session]   the VU's session token (v1 only: the original dialect has none)
+ * @property {string} [token]     a JWT, for a server with authentication on
+ */
+
+/**
+ * The URL to open: `base?username=..&room=..&after=..`. Throws on a value the server would
+ * refuse with HTTP 400, so a script bug shows as an exception, not as failed handshakes; a
+ * session token is one of them (it goes in the handshake headers: handshakeHeaders).
  * @param {string} base  the endpoint, e.g. ws://127.0.0.1:8080/ws
  * @param {ConnectQuery} q
  * @returns {string}
@@ -150,30 +163,45 @@ export function connectUrl(base, q) {
     if (!isOffset(q.after)) throw new Error(`invalid after ${q.after}`);
     parts.push(`after=${q.after}`);
   }
-  if (q.session !== undefined) {
-    if (!SESSION_PATTERN.test(q.session)) throw new Error('invalid session token');
-    parts.push(`session=${encodeURIComponent(q.session)}`);
-  }
+  if (/** @type {any} */ (q).session !== undefined) throw new Error('the session token goes in the handshake headers (handshakeHeaders), not the URL');
   return `${base}${base.indexOf('?') >= 0 ? '&' : '?'}${parts.join('&')}`;
 }
 
 /**
- * The subprotocols to offer for a dialect (for clients with a protocols argument, like `ws`).
+ * The subprotocols to offer (for clients with a protocols argument, like `ws`): the dialect and,
+ * in v1, the credentials. The original dialect offers none (a client that offers one and gets
+ * none selected fails the handshake), so it carries no session and sends a JWT in Authorization
+ * (handshakeHeaders). Throws on a session token the server would refuse.
  * @param {Dialect} dialect
+ * @param {Credentials} [creds]
  * @returns {string[]}
  */
-export function subprotocols(dialect) {
-  return dialect === 'v1' ? [SUBPROTOCOL_V1] : [];
+export function subprotocols(dialect, creds) {
+  if (dialect !== 'v1') return [];
+  const out = [SUBPROTOCOL_V1];
+  if (creds && creds.session !== undefined) {
+    if (!SESSION_PATTERN.test(creds.session)) throw new Error('invalid session token');
+    out.push(SESSION_PROTOCOL_PREFIX + creds.session);
+  }
+  if (creds && creds.token) out.push(AUTH_PROTOCOL_PREFIX + creds.token);
+  return out;
 }
 
 /**
- * The handshake headers that select a dialect, for clients that only take headers (k6/ws has no
- * protocols argument; its Params.headers are sent with the upgrade request).
+ * The handshake headers that select a dialect and carry the credentials, for clients that only
+ * take headers (k6/ws has no protocols argument; its Params.headers are sent with the upgrade
+ * request). No proxy or worker logs these headers.
  * @param {Dialect} dialect
+ * @param {Credentials} [creds]
  * @returns {Record<string, string>}
  */
-export function handshakeHeaders(dialect) {
-  return dialect === 'v1' ? { 'Sec-WebSocket-Protocol': SUBPROTOCOL_V1 } : {};
+export function handshakeHeaders(dialect, creds) {
+  /** @type {Record<string, string>} */
+  const headers = {};
+  const protocols = subprotocols(dialect, creds);
+  if (protocols.length) headers['Sec-WebSocket-Protocol'] = protocols.join(', ');
+  if (dialect !== 'v1' && creds && creds.token) headers.Authorization = `Bearer ${creds.token}`;
+  return headers;
 }
 
 /**

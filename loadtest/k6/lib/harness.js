@@ -127,6 +127,8 @@ export function zeroCounters(counters) {
  * @typedef {object} SessionOptions
  * @property {string} url       the full URL (chat.connectUrl)
  * @property {Dialect} dialect
+ * @property {string} [session]  the session token (v1; sent in the handshake headers, never the URL)
+ * @property {string} [token]    a JWT, for a server with authentication on
  * @property {string} username
  * @property {number} joinTimeoutMs
  * @property {Record<string, string>} [tags]  tags for the connect metrics and k6's ws_* metrics
@@ -174,7 +176,7 @@ export function chatSession(opts) {
   let res;
   let opened = false;
   try {
-    res = ws.connect(opts.url, { headers: handshakeHeaders(dialect), tags }, (socket) => {
+    res = ws.connect(opts.url, { headers: handshakeHeaders(dialect, { session: opts.session, token: opts.token }), tags }, (socket) => {
       opened = true;
       /** @type {ChatConn} */
       const conn = {
