@@ -23,6 +23,7 @@ export interface ClientLimits extends ParseLimits {
   maxErrors: number;
   abuseWindowMs: number;
   maxBufferedBytes: number;
+  maxQueuedBytes: number;
 }
 
 export interface ClientHooks {
@@ -118,7 +119,10 @@ export class Client {
   private replay: Replay | null = null;
   /** "<id>@<ts>" of the newest messages the last history replay sent, to drop their live copies. */
   private replayed: Set<string> | null = null;
-  /** Bytes of history replay allowed above the slow-consumer limit until the buffer drains. */
+  /**
+   * Size of the last history frame, allowed above the slow-consumer limit until the buffer drains.
+   * One frame's worth, never a sum: a client re-syncing without reading must not earn more room.
+   */
   private grace = 0;
   private tokens: number;
   private refilled = Date.now();
@@ -230,7 +234,7 @@ export class Client {
     this.metrics.messagesOut.inc();
     // ws queues without limit; a reader that falls this far behind is cut loose to resume later.
     const buffered = this.ws.bufferedAmount;
-    if (buffered > this.limits.maxBufferedBytes + this.grace) {
+    if (buffered > Math.min(this.limits.maxQueuedBytes, this.limits.maxBufferedBytes + this.grace)) {
       this.close(CloseCode.SlowConsumer, 'too slow: reconnect and resume');
     } else if (buffered <= this.limits.maxBufferedBytes) {
       this.grace = 0;
@@ -280,11 +284,25 @@ export class Client {
   }
 
   /**
-   * Sends a history batch. It may be larger than the slow-consumer limit (a long resume), so
-   * its size is granted on top of the limit until the client has drained it.
+   * True while more than the slow-consumer limit is unsent, which only a history frame on its
+   * way allows: another join now would queue a second copy behind one the client has not read.
+   */
+  get backlogged(): boolean {
+    return this.ws.bufferedAmount > this.limits.maxBufferedBytes;
+  }
+
+  /** The largest history frame this connection may be sent: what the hard cap leaves above the limit. */
+  get replayBudget(): number {
+    return this.limits.maxQueuedBytes - this.limits.maxBufferedBytes;
+  }
+
+  /**
+   * Sends a history batch (at most replayBudget bytes). It may be larger than the slow-consumer
+   * limit (a long resume), so its size is granted on top of the limit until the client has
+   * drained it; it replaces the grant of an earlier batch rather than adding to it.
    */
   sendReplay(data: string): void {
-    this.grace += Buffer.byteLength(data);
+    this.grace = Buffer.byteLength(data);
     this.send(data);
   }
 

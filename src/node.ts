@@ -5,6 +5,7 @@ import type { Broker, RoomEvent, UserEvent } from './broker/types';
 import { handleRequest } from './commands';
 import type { ConfigShape } from './config';
 import { Client, messageKey, type ClientHooks } from './connection';
+import { historyFrame } from './history-frame';
 import type { History } from './history/types';
 import { Hub } from './hub';
 import type { Logger } from './log';
@@ -238,6 +239,8 @@ export class ChatNode {
    * while live frames for the room are held back, so the client sees history then live, no dupes.
    */
   async join(client: Client, room: string, after?: number, ref?: Ref): Promise<void> {
+    // Checked before any read: a client that has not read its last history is not sent another.
+    if (client.backlogged) return client.close(CloseCode.SlowConsumer, 'too slow: reconnect and resume');
     const prev = client.room;
     if (prev === room) return this.sendRoomState(client, room, after, ref);
     client.beginReplay(room);
@@ -307,8 +310,9 @@ export class ChatNode {
       batch = { messages: [], gap: null, reset: false };
       client.sendError(ErrorCode.Unavailable, 'history is unavailable right now; live messages continue', ref);
     }
-    client.sendReplay(encode({ type: 'history', room, ...batch, ...(ref !== undefined && { ref }) }));
-    client.endReplay(batch.messages);
+    const frame = historyFrame(room, batch, after !== undefined, client.replayBudget, ref);
+    client.sendReplay(frame.data);
+    client.endReplay(frame.messages);
   }
 
   /** Subscribes to a room once per worker; concurrent joiners share the same subscription attempt. */
