@@ -124,6 +124,8 @@ export class Client {
    * One frame's worth, never a sum: a client re-syncing without reading must not earn more room.
    */
   private grace = 0;
+  /** Set once the abuse limit is reached: frames are ignored while the replies already due go out. */
+  private ending = false;
   private tokens: number;
   private refilled = Date.now();
   /** Times of recent abuse errors; most clients never make one, so it is created on the first. */
@@ -171,7 +173,7 @@ export class Client {
 
   /** One frame from the client (called by the socket's listener). */
   onMessage(data: RawData, isBinary: boolean): void {
-    if (this.closed) return;
+    if (this.closed || this.ending) return;
     if (isBinary) {
       return this.reject(new ProtocolError(ErrorCode.BinaryFrame, 'binary frames are not supported; send JSON text frames'));
     }
@@ -209,9 +211,22 @@ export class Client {
     const times = (this.errorTimes ??= []);
     times.push(now);
     while (times.length && times[0] <= now - this.limits.abuseWindowMs) times.shift();
-    if (times.length > this.limits.maxErrors) {
-      this.close(CloseCode.Abuse, 'too many bad frames');
-    }
+    if (times.length > this.limits.maxErrors) this.endForAbuse();
+  }
+
+  /**
+   * Closes with 4002 once the requests accepted before the limit have run, so that their replies
+   * (a flood's pongs) are not lost behind the close; a request that hangs does not hold it open.
+   */
+  private endForAbuse(): void {
+    if (this.ending) return;
+    this.ending = true;
+    const end = () => this.close(CloseCode.Abuse, 'too many bad frames');
+    const timer = setTimeout(end, CLOSE_GRACE_MS).unref();
+    void this.chain.then(() => {
+      clearTimeout(timer);
+      end();
+    });
   }
 
   sendError(code: ErrorCode, message: string, ref?: Ref): void {
