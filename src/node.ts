@@ -161,7 +161,11 @@ export class ChatNode {
       await broker.sendToWorker(claim.replaced.worker, client.user, { kind: 'replaced', by: client.key, room }).catch(() => false);
     }
     const displaced = this.hub.add(client);
-    if (displaced) this.displace(displaced, CloseCode.SessionReplaced, 'replaced by a newer connection');
+    if (displaced) {
+      const oldRoom = displaced.room;
+      this.displace(displaced, CloseCode.SessionReplaced, 'replaced by a newer connection');
+      if (oldRoom && oldRoom !== (params.room ?? DEFAULT_ROOM)) this.leaveAfterTakeover(client.user, oldRoom);
+    }
     this.deps.metrics.connections.set(this.hub.size);
     // From here on, onGone releases the claim whenever the client goes.
     client.ready = true;
@@ -425,20 +429,23 @@ export class ChatNode {
       if (event.by === client.key) return false;
       const oldRoom = client.room;
       this.displace(client, CloseCode.SessionReplaced, 'replaced by a newer connection');
-      // The new connection starts elsewhere: leave the old room now rather than as a ghost until the TTL.
-      if (oldRoom && oldRoom !== event.room) {
-        this.track(
-          this.presenceOp('leave', () => this.deps.presence.leave(user, oldRoom)).then((out) =>
-            this.notices.left(oldRoom, user, 'left', out?.members),
-          ),
-        );
-      }
+      if (oldRoom && oldRoom !== event.room) this.leaveAfterTakeover(user, oldRoom);
       return true;
     }
     const m = event.message;
     if (client.dialect === 'v1') client.sendFrame({ type: 'direct', ...m });
     else client.send(encode({ ...legacyChat({ id: null, room: client.room ?? '', from: m.from, text: m.text, ts: m.ts }), direct: true, to: m.to }));
     return true;
+  }
+
+  /**
+   * A takeover started the user's new connection in another room: the old room hears it left now,
+   * as for any move, rather than keeping a ghost until the TTL.
+   */
+  private leaveAfterTakeover(user: string, oldRoom: string): void {
+    this.track(
+      this.presenceOp('leave', () => this.deps.presence.leave(user, oldRoom)).then((out) => this.notices.left(oldRoom, user, 'left', out?.members)),
+    );
   }
 
   // ------------------------------------------------------------ timers
