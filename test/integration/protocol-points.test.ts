@@ -92,6 +92,7 @@ describe('protocol points, on real workers', () => {
     const frames = erin.frames.slice(mark);
     const errors = frames.filter((f) => f.type === 'error');
     const pongs = frames.filter((f) => f.type === 'pong');
+    console.log(`flood: 80 pings gave ${pongs.length} pongs and ${errors.length} errors, then ${erin.closeCode}`);
     expect(errors.every((f) => f.code === 'rate_limited')).toBe(true);
     expect(errors).toHaveLength(31);
     // The 31st error ends the connection: every earlier frame without an error got its pong,
