@@ -259,6 +259,12 @@ export const schema = {
       default: 1024 * 1024,
       env: 'MAX_BUFFERED_BYTES',
     },
+    maxQueuedBytes: {
+      doc: 'Hard cap on unsent data per connection, history included: a history frame gets at most this minus maxBufferedBytes (a larger one is cut to its newest messages), and a client passing it is closed with 4003.',
+      format: 'positive-int',
+      default: 16 * 1024 * 1024,
+      env: 'MAX_QUEUED_BYTES',
+    },
     maxConnections: {
       doc: 'Connections one worker accepts (the machine allows 20,000 open files per process).',
       format: 'positive-int',
@@ -385,6 +391,7 @@ export interface ConfigShape {
     maxErrors: number;
     abuseWindowMs: number;
     maxBufferedBytes: number;
+    maxQueuedBytes: number;
     maxConnections: number;
   };
   ws: { pingIntervalMs: number; roomLingerMs: number; allowedOrigins: string };
@@ -436,6 +443,11 @@ export function loadConfig(opts: { env?: NodeJS.ProcessEnv; args?: string[] } = 
   }
   if (config.limits.maxFrameBytes > config.limits.maxPayloadBytes) {
     throw new ConfigError('invalid configuration: limits.maxFrameBytes must not exceed limits.maxPayloadBytes');
+  }
+  if (config.limits.maxQueuedBytes <= config.limits.maxBufferedBytes) {
+    throw new ConfigError(
+      `invalid configuration: limits.maxQueuedBytes (MAX_QUEUED_BYTES=${config.limits.maxQueuedBytes}) must be greater than limits.maxBufferedBytes (MAX_BUFFERED_BYTES=${config.limits.maxBufferedBytes})`,
+    );
   }
   if (config.worker.portBase > 0) {
     const shard = Number(config.worker.shard);

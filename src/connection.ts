@@ -23,6 +23,7 @@ export interface ClientLimits extends ParseLimits {
   maxErrors: number;
   abuseWindowMs: number;
   maxBufferedBytes: number;
+  maxQueuedBytes: number;
 }
 
 export interface ClientHooks {
@@ -125,8 +126,13 @@ export class Client {
   private replay: Replay | null = null;
   /** "<id>@<ts>" of the newest messages the last history replay sent, to drop their live copies. */
   private replayed: Set<string> | null = null;
-  /** Bytes of history replay allowed above the slow-consumer limit until the buffer drains. */
+  /**
+   * Size of the last history frame, allowed above the slow-consumer limit until the buffer drains.
+   * One frame's worth, never a sum: a client re-syncing without reading must not earn more room.
+   */
   private grace = 0;
+  /** Set once the abuse limit is reached: frames are ignored while the replies already due go out. */
+  private ending = false;
   private tokens: number;
   private refilled = Date.now();
   /** Times of recent abuse errors; most clients never make one, so it is created on the first. */
@@ -177,7 +183,7 @@ export class Client {
 
   /** One frame from the client (called by the socket's listener). */
   onMessage(data: RawData, isBinary: boolean): void {
-    if (this.closed) return;
+    if (this.closed || this.ending) return;
     if (isBinary) {
       return this.reject(new ProtocolError(ErrorCode.BinaryFrame, 'binary frames are not supported; send JSON text frames'));
     }
@@ -215,9 +221,22 @@ export class Client {
     const times = (this.errorTimes ??= []);
     times.push(now);
     while (times.length && times[0] <= now - this.limits.abuseWindowMs) times.shift();
-    if (times.length > this.limits.maxErrors) {
-      this.close(CloseCode.Abuse, 'too many bad frames');
-    }
+    if (times.length > this.limits.maxErrors) this.endForAbuse();
+  }
+
+  /**
+   * Closes with 4002 once the requests accepted before the limit have run, so that their replies
+   * (a flood's pongs) are not lost behind the close; a request that hangs does not hold it open.
+   */
+  private endForAbuse(): void {
+    if (this.ending) return;
+    this.ending = true;
+    const end = () => this.close(CloseCode.Abuse, 'too many bad frames');
+    const timer = setTimeout(end, CLOSE_GRACE_MS).unref();
+    void this.chain.then(() => {
+      clearTimeout(timer);
+      end();
+    });
   }
 
   sendError(code: ErrorCode, message: string, ref?: Ref): void {
@@ -240,7 +259,7 @@ export class Client {
     this.metrics.messagesOut.inc();
     // ws queues without limit; a reader that falls this far behind is cut loose to resume later.
     const buffered = this.ws.bufferedAmount;
-    if (buffered > this.limits.maxBufferedBytes + this.grace) {
+    if (buffered > Math.min(this.limits.maxQueuedBytes, this.limits.maxBufferedBytes + this.grace)) {
       this.close(CloseCode.SlowConsumer, 'too slow: reconnect and resume');
     } else if (buffered <= this.limits.maxBufferedBytes) {
       this.grace = 0;
@@ -290,11 +309,25 @@ export class Client {
   }
 
   /**
-   * Sends a history batch. It may be larger than the slow-consumer limit (a long resume), so
-   * its size is granted on top of the limit until the client has drained it.
+   * True while more than the slow-consumer limit is unsent, which only a history frame on its
+   * way allows: another join now would queue a second copy behind one the client has not read.
+   */
+  get backlogged(): boolean {
+    return this.ws.bufferedAmount > this.limits.maxBufferedBytes;
+  }
+
+  /** The largest history frame this connection may be sent: what the hard cap leaves above the limit. */
+  get replayBudget(): number {
+    return this.limits.maxQueuedBytes - this.limits.maxBufferedBytes;
+  }
+
+  /**
+   * Sends a history batch (at most replayBudget bytes). It may be larger than the slow-consumer
+   * limit (a long resume), so its size is granted on top of the limit until the client has
+   * drained it; it replaces the grant of an earlier batch rather than adding to it.
    */
   sendReplay(data: string): void {
-    this.grace += Buffer.byteLength(data);
+    this.grace = Buffer.byteLength(data);
     this.send(data);
   }
 

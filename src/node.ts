@@ -5,6 +5,7 @@ import type { Broker, RoomEvent, UserEvent } from './broker/types';
 import { handleRequest } from './commands';
 import type { ConfigShape } from './config';
 import { Client, messageKey, type ClientHooks } from './connection';
+import { historyFrame } from './history-frame';
 import type { History } from './history/types';
 import { Hub } from './hub';
 import type { Logger } from './log';
@@ -163,7 +164,11 @@ export class ChatNode {
       await broker.sendToWorker(claim.replaced.worker, client.user, { kind: 'replaced', by: client.key, room }).catch(() => false);
     }
     const displaced = this.hub.add(client);
-    if (displaced) this.displace(displaced, CloseCode.SessionReplaced, 'replaced by a newer connection');
+    if (displaced) {
+      const oldRoom = displaced.room;
+      this.displace(displaced, CloseCode.SessionReplaced, 'replaced by a newer connection');
+      if (oldRoom && oldRoom !== (params.room ?? DEFAULT_ROOM)) this.leaveAfterTakeover(client.user, oldRoom);
+    }
     this.deps.metrics.connections.set(this.hub.size);
     // From here on, onGone releases the claim whenever the client goes.
     client.ready = true;
@@ -241,6 +246,8 @@ export class ChatNode {
    * while live frames for the room are held back, so the client sees history then live, no dupes.
    */
   async join(client: Client, room: string, after?: number, ref?: Ref): Promise<void> {
+    // Checked before any read: a client that has not read its last history is not sent another.
+    if (client.backlogged) return client.close(CloseCode.SlowConsumer, 'too slow: reconnect and resume');
     const prev = client.room;
     if (prev === room) return this.sendRoomState(client, room, after, ref);
     client.beginReplay(room);
@@ -310,8 +317,9 @@ export class ChatNode {
       batch = { messages: [], gap: null, reset: false };
       client.sendError(ErrorCode.Unavailable, 'history is unavailable right now; live messages continue', ref);
     }
-    client.sendReplay(encode({ type: 'history', room, ...batch, ...(ref !== undefined && { ref }) }));
-    client.endReplay(batch.messages);
+    const frame = historyFrame(room, batch, after !== undefined, client.replayBudget, ref);
+    client.sendReplay(frame.data);
+    client.endReplay(frame.messages);
   }
 
   /** Subscribes to a room once per worker; concurrent joiners share the same subscription attempt. */
@@ -424,20 +432,23 @@ export class ChatNode {
       if (event.by === client.key) return false;
       const oldRoom = client.room;
       this.displace(client, CloseCode.SessionReplaced, 'replaced by a newer connection');
-      // The new connection starts elsewhere: leave the old room now rather than as a ghost until the TTL.
-      if (oldRoom && oldRoom !== event.room) {
-        this.track(
-          this.presenceOp('leave', () => this.deps.presence.leave(user, oldRoom)).then((out) =>
-            this.notices.left(oldRoom, user, 'left', out?.members),
-          ),
-        );
-      }
+      if (oldRoom && oldRoom !== event.room) this.leaveAfterTakeover(user, oldRoom);
       return true;
     }
     const m = event.message;
     if (client.dialect === 'v1') client.sendFrame({ type: 'direct', ...m });
     else client.send(encode({ ...legacyChat({ id: null, room: client.room ?? '', from: m.from, text: m.text, ts: m.ts }), direct: true, to: m.to }));
     return true;
+  }
+
+  /**
+   * A takeover started the user's new connection in another room: the old room hears it left now,
+   * as for any move, rather than keeping a ghost until the TTL.
+   */
+  private leaveAfterTakeover(user: string, oldRoom: string): void {
+    this.track(
+      this.presenceOp('leave', () => this.deps.presence.leave(user, oldRoom)).then((out) => this.notices.left(oldRoom, user, 'left', out?.members)),
+    );
   }
 
   // ------------------------------------------------------------ timers

@@ -55,7 +55,7 @@ export const CloseCode = {
   UsernameTaken: 4001,
   /** Too many bad frames or rate-limit hits in a short window. */
   Abuse: 4002,
-  /** The client read too slowly and its send buffer passed `limits.maxBufferedBytes`; reconnect and resume. */
+  /** The client read too slowly (its send buffer passed `limits.maxBufferedBytes`, or it asked for history again before reading the last); reconnect and resume. */
   SlowConsumer: 4003,
   /** The client did not answer pings in time. */
   Unresponsive: 4004,

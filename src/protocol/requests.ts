@@ -166,7 +166,7 @@ function requireRoom(v: unknown): string {
   if (!isValidRoom(v)) {
     throw new ProtocolError(
       ErrorCode.InvalidRoom,
-      `invalid room name "${clip(String(v))}": use 1-64 letters, digits, "_" or "-"`,
+      `invalid room name "${clip(shown(v))}": use 1-64 letters, digits, "_" or "-"`,
     );
   }
   return v;
@@ -180,7 +180,7 @@ function requireUser(v: unknown): string {
   if (!isValidUsername(v)) {
     throw new ProtocolError(
       ErrorCode.InvalidUsername,
-      `invalid username "${clip(String(v ?? ''))}": use 1-32 letters, digits, "_" or "-"`,
+      `invalid username "${clip(shown(v))}": use 1-32 letters, digits, "_" or "-"`,
     );
   }
   return v;
@@ -198,6 +198,20 @@ function readRef(v: unknown): Ref | undefined {
   if (typeof v === 'number' && Number.isFinite(v)) return v;
   if (typeof v === 'string' && v.length <= 64) return v;
   return undefined;
+}
+
+/**
+ * A client's value as an error message quotes it. String() is not safe on parsed JSON: a deeply
+ * nested array overflows the stack and {"toString":1} throws; JSON is what the client sent anyway.
+ */
+function shown(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v !== 'object' || v === null) return String(v ?? '');
+  try {
+    return JSON.stringify(v);
+  } catch {
+    return Array.isArray(v) ? '[…]' : '{…}'; // too deep to write out
+  }
 }
 
 /** Keeps echoed client input short in error messages. */

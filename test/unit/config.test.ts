@@ -53,6 +53,7 @@ describe('defaults', () => {
       maxErrors: 30,
       abuseWindowMs: 10000,
       maxBufferedBytes: 1024 * 1024,
+      maxQueuedBytes: 16 * 1024 * 1024,
       maxConnections: 15000,
     });
     expect(c.ws).toEqual({ pingIntervalMs: 25000, roomLingerMs: 1000, allowedOrigins: '' });
@@ -119,6 +120,7 @@ describe('environment overrides', () => {
       ABUSE_MAX_ERRORS: '3',
       ABUSE_WINDOW_MS: '1234',
       MAX_BUFFERED_BYTES: '65536',
+      MAX_QUEUED_BYTES: '131072',
       MAX_CONNECTIONS: '12',
       PING_INTERVAL_MS: '3000',
       ROOM_LINGER_MS: '0',
@@ -144,6 +146,7 @@ describe('environment overrides', () => {
         maxErrors: 3,
         abuseWindowMs: 1234,
         maxBufferedBytes: 65536,
+        maxQueuedBytes: 131072,
         maxConnections: 12,
       },
       ws: { pingIntervalMs: 3000, roomLingerMs: 0 },
@@ -287,6 +290,14 @@ describe('invalid values', () => {
     const err = configError({ MAX_FRAME_BYTES: '5000', MAX_PAYLOAD_BYTES: '4096' });
     expect(err.message).toContain('maxFrameBytes');
     expect(load({ MAX_FRAME_BYTES: '4096', MAX_PAYLOAD_BYTES: '4096' }).limits.maxFrameBytes).toBe(4096);
+  });
+
+  it('maxQueuedBytes must be greater than maxBufferedBytes (history gets the difference)', () => {
+    const err = configError({ MAX_QUEUED_BYTES: '65536', MAX_BUFFERED_BYTES: '65536' });
+    expect(err.message).toContain('MAX_QUEUED_BYTES');
+    expect(err.message).toContain('MAX_BUFFERED_BYTES');
+    expect(configError({ MAX_BUFFERED_BYTES: String(32 * 1024 * 1024) }).message).toContain('limits.maxQueuedBytes');
+    expect(load({ MAX_QUEUED_BYTES: '65537', MAX_BUFFERED_BYTES: '65536' }).limits.maxQueuedBytes).toBe(65537);
   });
 
   it('lists every bad option at once', () => {
