@@ -2,3 +2,4 @@ export * from './codes';
 export * from './frames';
 export * from './names';
 export * from './requests';
+export * from './text';

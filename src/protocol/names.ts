@@ -24,21 +24,3 @@ export function isValidRoom(room: unknown): room is string {
 export function isValidSession(token: unknown): token is string {
   return typeof token === 'string' && SESSION_PATTERN.test(token);
 }
-
-// C0 and C1 control characters except tab and newline: they could drive other users' terminals.
-const CONTROL_CHARS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g;
-
-// Whole ANSI sequences (CSI "ESC [ ... final" and OSC "ESC ] ... BEL/ST"), so no "[31m" debris is left.
-const ANSI_SEQUENCES = /\u001B\[[0-?]*[ -/]*[@-~]|\u001B\][^\u0007\u001B]*(?:\u0007|\u001B\\)?/g;
-
-/** Removes terminal escape sequences and control characters (except tab and newline) from chat text. */
-export function sanitizeText(text: string): string {
-  return text.replace(ANSI_SEQUENCES, '').replace(CONTROL_CHARS, '');
-}
-
-/** Length in Unicode code points, so an emoji counts once. */
-export function textLength(text: string): number {
-  let n = 0;
-  for (const _ of text) n++;
-  return n;
-}
