@@ -5,6 +5,7 @@
  */
 import convict from 'convict';
 import os from 'node:os';
+import { USERNAME_PATTERN } from './protocol/names';
 
 // Strict numbers: "80x" is an error, not 80 (convict's own formats use parseInt).
 const strictNumber = (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v);
@@ -46,6 +47,19 @@ convict.addFormat({
   name: 'subject-token',
   validate(v: unknown) {
     if (typeof v !== 'string' || !/^[A-Za-z0-9_-]+$/.test(v)) throw new Error('must be letters, digits, "_" or "-"');
+  },
+});
+convict.addFormat({
+  name: 'name-list',
+  // From the environment: comma-separated, blanks ignored ("system, admin" or "" for none).
+  coerce: (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+  validate(v: unknown) {
+    if (!Array.isArray(v)) throw new Error('must be a list of usernames (comma-separated in the environment)');
+    for (const name of v) {
+      if (typeof name !== 'string' || !USERNAME_PATTERN.test(name)) {
+        throw new Error(`"${String(name)}" is not a username (1-32 letters, digits, "_" or "-")`);
+      }
+    }
   },
 });
 convict.addFormat({
@@ -255,6 +269,14 @@ export const schema = {
       env: 'ROOM_LINGER_MS',
     },
   },
+  names: {
+    reserved: {
+      doc: 'Usernames nobody may claim, compared ignoring case, "_", "-" and look-alike digits (r00t is root). "system", the sender of the original dialect\'s notices, is reserved even when left out.',
+      format: 'name-list',
+      default: ['system', 'server', 'admin', 'root', 'chatfabric'],
+      env: 'RESERVED_NAMES',
+    },
+  },
   drain: {
     timeoutMs: {
       doc: 'Upper bound of a graceful shutdown; after it the worker exits anyway.',
@@ -304,6 +326,7 @@ export interface ConfigShape {
     maxConnections: number;
   };
   ws: { pingIntervalMs: number; roomLingerMs: number };
+  names: { reserved: string[] };
   drain: { timeoutMs: number };
   log: { level: string; pretty: boolean };
   configFile: string;

@@ -4,7 +4,7 @@ import { WebSocketServer } from 'ws';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
 import type { ChatNode } from './node';
-import { isValidRoom, isValidSession, isValidUsername, SUBPROTOCOL_V1 } from './protocol';
+import { isReservedUsername, isValidRoom, isValidSession, isValidUsername, SUBPROTOCOL_V1 } from './protocol';
 
 export interface Readiness {
   ready: boolean;
@@ -65,6 +65,7 @@ export function createServer(opts: ServerOptions): http.Server {
     const user = url.searchParams.get('username');
     if (!user) return refuse(socket, 400, 'the username query parameter is required: /ws?username=<name>');
     if (!isValidUsername(user)) return refuse(socket, 400, 'invalid username: use 1-32 letters, digits, "_" or "-"');
+    if (isReservedUsername(user, node.config.names.reserved)) return refuse(socket, 400, `invalid username: "${user}" is reserved; choose another`);
     const room = url.searchParams.get('room') ?? undefined;
     if (room !== undefined && !isValidRoom(room)) return refuse(socket, 400, 'invalid room: use 1-64 letters, digits, "_" or "-"');
     const afterRaw = url.searchParams.get('after');

@@ -5,6 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_ROOM,
+  foldUsername,
+  isNoticeSender,
+  isReservedUsername,
   isValidRoom,
   isValidSession,
   isValidUsername,
@@ -118,5 +121,56 @@ describe('session tokens', () => {
 
   it('refuses non-strings and the empty string', () => {
     for (const v of ['', undefined, null, 1234567890123456, {}]) expect(isValidSession(v)).toBe(false);
+  });
+});
+
+describe('reserved usernames', () => {
+  const DEFAULT = ['system', 'server', 'admin', 'root', 'chatfabric'];
+
+  it('refuses each reserved name in any case', () => {
+    for (const name of ['system', 'SYSTEM', 'System', 'sYsTeM', 'Server', 'ADMIN', 'Root', 'ChatFabric', 'CHATFABRIC']) {
+      expect(isReservedUsername(name, DEFAULT), name).toBe(true);
+    }
+  });
+
+  it('refuses look-alikes: separators, digits read as letters, l for i, rn for m, vv for w', () => {
+    for (const name of ['sys_tem', 's-y-s-t-e-m', '_system_', 'r00t', 'R0_0T', 'adm1n', 'admln', '4dmin', 'Adrnin', '5y5tem', 'sy5t3m', 'syst3m', 'ser-ver', 'chatfabr1c', 'chat_fabric']) {
+      expect(isReservedUsername(name, DEFAULT), name).toBe(true);
+    }
+    expect(isReservedUsername('vvindows', ['windows'])).toBe(true);
+  });
+
+  it('accepts names that only contain or resemble part of one', () => {
+    for (const name of ['alice', 'systems', 'system2', 'rooted', 'badminton', 'admin_bob', 'servers', 'root-cause', 'sysadmin', 'chat', 'fabric']) {
+      expect(isReservedUsername(name, DEFAULT), name).toBe(false);
+    }
+  });
+
+  it('uses the configured list, and always reserves the notice sender', () => {
+    expect(isReservedUsername('moderator', ['moderator'])).toBe(true);
+    expect(isReservedUsername('Moderat0r', ['moderator'])).toBe(true);
+    expect(isReservedUsername('admin', ['moderator'])).toBe(false);
+    // "system" is what the original dialect's clients show as the server, whatever the list says.
+    expect(isReservedUsername('system', [])).toBe(true);
+    expect(isReservedUsername('SYS_TEM', [])).toBe(true);
+    expect(isReservedUsername('alice', [])).toBe(false);
+  });
+
+  it('folds both sides, so a configured entry in any form works', () => {
+    expect(isReservedUsername('ops', ['OPS'])).toBe(true);
+    expect(isReservedUsername('OPS', ['0ps'])).toBe(true);
+  });
+
+  it('isNoticeSender matches only the notice sender and its look-alikes', () => {
+    expect(isNoticeSender('system')).toBe(true);
+    expect(isNoticeSender('SYSTEM')).toBe(true);
+    expect(isNoticeSender('5ys_tem')).toBe(true);
+    expect(isNoticeSender('admin')).toBe(false);
+    expect(isNoticeSender('systems')).toBe(false);
+  });
+
+  it('foldUsername is only a comparison key', () => {
+    expect(foldUsername('R00t_Adm1n-X')).toBe('rootadminx');
+    expect(foldUsername('alice')).toBe('aiice');
   });
 });
