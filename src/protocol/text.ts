@@ -20,51 +20,34 @@ const CONTROL_CHARS = /[\u0000-\u001F\u007F-\u009F]/g;
  * (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C), which reorder what follows them, and
  * the zero-width characters (U+200B, U+2060, U+FEFF), which hide inside words. All are removed
  * except where real text needs them:
- * - ZWJ (U+200D) between emoji ("👩‍💻", "🏳️‍🌈"), or after a combining mark before a letter
- *   (Sinhala "ශ්‍රී", Indic conjuncts);
- * - ZWNJ (U+200C) between letters (Persian "می‌خواهم", Indic scripts);
- * - tag characters (U+E0020-U+E007F) in a flag's tag sequence after U+1F3F4 ("🏴󠁧󠁢󠁳󠁣󠁴󠁿").
+ * - ZWJ (U+200D) after an emoji, a skin tone or a combining mark (U+FE0F is one, and so is a
+ *   virama) and before an emoji or a letter: "👩‍💻", "🏳️‍🌈", Sinhala "ශ්‍රී", Indic conjuncts;
+ * - ZWNJ (U+200C) after a letter or a mark and before a letter: Persian "می‌خواهم", Indic scripts;
+ * - tag characters (U+E0020-U+E007F) in a flag's tag sequence, U+1F3F4 then at most eight tags
+ *   and the cancel tag: "🏴󠁧󠁢󠁳󠁣󠁴󠁿".
+ * Each step is one linear regular-expression pass (the look-arounds see one character), so the
+ * cost is bounded by the frame's size however many of these characters a message packs in; the
+ * joiners are judged once the other invisible characters are gone, as they will be drawn.
  */
-const FORMAT_CHAR = /\p{Cf}/u;
-const ZWJ = '\u200D';
-const ZWNJ = '\u200C';
-const BLACK_FLAG = '\u{1F3F4}';
-const CANCEL_TAG = '\u{E007F}';
-const TAG = /[\u{E0020}-\u{E007F}]/u;
-const EMOJI = /\p{Extended_Pictographic}/u;
-// What may end the emoji before a ZWJ: the emoji, a skin tone, or the emoji presentation selector.
-const EMOJI_END = /[\p{Extended_Pictographic}\p{Emoji_Modifier}\uFE0F]/u;
-const LETTER = /\p{L}/u;
-const MARK = /\p{M}/u;
+const HAS_FORMAT_CHAR = /\p{Cf}/u;
+const OTHER_FORMAT_CHARS = /(?![\u200C\u200D\u{E0020}-\u{E007F}])\p{Cf}/gu;
+const TAGS = /(\u{1F3F4}[\u{E0020}-\u{E007E}]{1,8}\u{E007F})|[\u{E0020}-\u{E007F}]/gu;
+const LOOSE_ZWJ = /(?<![\p{Extended_Pictographic}\p{Emoji_Modifier}\p{M}])\u200D|\u200D(?![\p{Extended_Pictographic}\p{L}])/gu;
+const LOOSE_ZWNJ = /(?<![\p{L}\p{M}])\u200C|\u200C(?!\p{L})/gu;
 
 function removeFormatChars(text: string): string {
-  if (!FORMAT_CHAR.test(text)) return text;
-  const chars = Array.from(text);
-  let out = '';
-  let inFlag = false;
-  for (let i = 0; i < chars.length; i++) {
-    const ch = chars[i];
-    if (!FORMAT_CHAR.test(ch)) {
-      out += ch;
-      inFlag = ch === BLACK_FLAG;
-      continue;
-    }
-    const prev = chars[i - 1] ?? '';
-    const next = chars[i + 1] ?? '';
-    if (TAG.test(ch)) {
-      if (inFlag) out += ch;
-      if (ch === CANCEL_TAG) inFlag = false;
-      continue;
-    }
-    inFlag = false;
-    if (ch === ZWJ && ((EMOJI_END.test(prev) && EMOJI.test(next)) || (MARK.test(prev) && LETTER.test(next)))) out += ch;
-    else if (ch === ZWNJ && (LETTER.test(prev) || MARK.test(prev)) && LETTER.test(next)) out += ch;
-  }
-  return out;
+  if (!HAS_FORMAT_CHAR.test(text)) return text;
+  return text
+    .replace(OTHER_FORMAT_CHARS, '')
+    .replace(TAGS, (_tag: string, flag: string | undefined) => flag ?? '')
+    .replace(LOOSE_ZWJ, '')
+    .replace(LOOSE_ZWNJ, '');
 }
 
 // A lone surrogate (JSON allows "\ud800") is not text; it becomes U+FFFD, as a decoder would show it.
 const LONE_SURROGATES = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+// Anything the first three replacements act on; most messages have none and skip them.
+const HAS_CONTROL = /[\u0000-\u001F\u007F-\u009F\u2028\u2029]/;
 
 /**
  * Applies the text policy: terminal escapes and controls removed, line breaks and tabs turned into
@@ -72,12 +55,9 @@ const LONE_SURROGATES = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])
  * joiners that emoji and some scripts need, lone surrogates replaced by U+FFFD.
  */
 export function sanitizeText(text: string): string {
-  const flat = text
-    .replace(ANSI_SEQUENCES, '')
-    .replace(LINE_BREAKS, ' ')
-    .replace(CONTROL_CHARS, '')
-    .replace(LONE_SURROGATES, '\uFFFD');
-  return removeFormatChars(flat);
+  let flat = text;
+  if (HAS_CONTROL.test(flat)) flat = flat.replace(ANSI_SEQUENCES, '').replace(LINE_BREAKS, ' ').replace(CONTROL_CHARS, '');
+  return removeFormatChars(flat.replace(LONE_SURROGATES, '\uFFFD'));
 }
 
 /** Length in Unicode code points, so an emoji counts once. */

@@ -93,11 +93,17 @@ describe('text policy: zero-width and other invisible format characters', () => 
     }
   });
 
-  it('removes ZWJ that does not join two emoji', () => {
+  it('removes ZWJ that does not stand between an emoji or a mark and an emoji or a letter', () => {
     expect(hex(sanitizeText('👩\u200D'))).toBe(hex('👩'));
     expect(hex(sanitizeText('\u200D💻'))).toBe(hex('💻'));
-    expect(hex(sanitizeText('👩\u200Da'))).toBe(hex('👩a'));
+    expect(hex(sanitizeText('a\u200D💻'))).toBe(hex('a💻'));
+    expect(hex(sanitizeText('👩\u200D.'))).toBe(hex('👩.'));
     expect(hex(sanitizeText('👩\u200D\u200D💻'))).toBe(hex('👩💻'));
+  });
+
+  it('judges a joiner by its neighbours once the other invisible characters are gone', () => {
+    // The zero-width space goes first; the ZWJ then joins two emoji, as it is drawn.
+    expect(hex(sanitizeText('👩\u200B\u200D💻'))).toBe(hex('👩\u200D💻'));
   });
 
   it('keeps the joiners that scripts need: ZWNJ between letters, ZWJ after a virama', () => {
@@ -113,6 +119,9 @@ describe('text policy: zero-width and other invisible format characters', () => 
     expect(sanitizeText('a\u{E0067}\u{E0062}\u{E007F}b')).toBe('ab');
     // A tag sequence ends at its cancel tag: tags after it are hidden text again.
     expect(hex(sanitizeText(`${scotland}\u{E0061}x`))).toBe(hex(`${scotland}x`));
+    // Without its cancel tag, or longer than a flag's, a sequence is hidden text too.
+    expect(hex(sanitizeText('🏴\u{E0067}\u{E0062}x'))).toBe(hex('🏴x'));
+    expect(hex(sanitizeText(`🏴${'\u{E0061}'.repeat(9)}\u{E007F}x`))).toBe(hex('🏴x'));
   });
 });
 
