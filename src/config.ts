@@ -5,6 +5,7 @@
  */
 import convict from 'convict';
 import os from 'node:os';
+import { USERNAME_PATTERN } from './protocol/names';
 
 // Strict numbers: "80x" is an error, not 80 (convict's own formats use parseInt).
 const strictNumber = (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v);
@@ -52,6 +53,19 @@ convict.addFormat({
   name: 'claim-name',
   validate(v: unknown) {
     if (typeof v !== 'string' || v.trim() === '') throw new Error('must name a claim, e.g. sub');
+  },
+});
+convict.addFormat({
+  name: 'name-list',
+  // From the environment: comma-separated, blanks ignored ("system, admin" or "" for none).
+  coerce: (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+  validate(v: unknown) {
+    if (!Array.isArray(v)) throw new Error('must be a list of usernames (comma-separated in the environment)');
+    for (const name of v) {
+      if (typeof name !== 'string' || !USERNAME_PATTERN.test(name)) {
+        throw new Error(`"${String(name)}" is not a username (1-32 letters, digits, "_" or "-")`);
+      }
+    }
   },
 });
 convict.addFormat({
@@ -345,6 +359,14 @@ export const schema = {
       env: 'AUTH_CLOCK_TOLERANCE_SEC',
     },
   },
+  names: {
+    reserved: {
+      doc: 'Usernames nobody may claim, compared ignoring case, "_", "-" and look-alike digits (r00t is root). "system", the sender of the original dialect\'s notices, is reserved even when left out.',
+      format: 'name-list',
+      default: ['system', 'server', 'admin', 'root', 'chatfabric'],
+      env: 'RESERVED_NAMES',
+    },
+  },
   drain: {
     timeoutMs: {
       doc: 'Upper bound of a graceful shutdown; after it the worker exits anyway.',
@@ -407,6 +429,7 @@ export interface ConfigShape {
     usernameClaim: string;
     clockToleranceSec: number;
   };
+  names: { reserved: string[] };
   drain: { timeoutMs: number };
   log: { level: string; pretty: boolean };
   configFile: string;

@@ -18,6 +18,7 @@ import {
   DEFAULT_ROOM,
   encode,
   ErrorCode,
+  isNoticeSender,
   joinedManyText,
   legacyChat,
   legacySystem,
@@ -437,7 +438,8 @@ export class ChatNode {
     }
     const m = event.message;
     if (client.dialect === 'v1') client.sendFrame({ type: 'direct', ...m });
-    else client.send(encode({ ...legacyChat({ id: null, room: client.room ?? '', from: m.from, text: m.text, ts: m.ts }), direct: true, to: m.to }));
+    // As in room-frames.ts: the original dialect would show a chat from the notice sender as the server's.
+    else if (!isNoticeSender(m.from)) client.send(encode({ ...legacyChat({ id: null, room: client.room ?? '', from: m.from, text: m.text, ts: m.ts }), direct: true, to: m.to }));
     return true;
   }
 

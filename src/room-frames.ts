@@ -3,7 +3,7 @@
  * dialect on each worker and hands the same Buffers to every member.
  */
 import type { PresenceEvent, RoomEvent } from './broker/types';
-import { encode, joinedManyText, legacyChat, legacySystem, leftManyText, type Dialect, type ServerFrame } from './protocol';
+import { encode, isNoticeSender, joinedManyText, legacyChat, legacySystem, leftManyText, type Dialect, type ServerFrame } from './protocol';
 
 /** How many names a summary of a large room's presence changes spells out. */
 export const SUMMARY_NAMES = 3;
@@ -61,7 +61,9 @@ function v1Frames(event: CurrentRoomEvent, summaryAbove: number): ServerFrame[] 
  * one for the leaves of a batch. A single change keeps the original frame exactly.
  */
 function legacyFrames(event: CurrentRoomEvent, summaryAbove: number) {
-  if (event.kind === 'message') return [legacyChat(event.message)];
+  // This version never lets anyone claim the notice sender's name; a chat from it comes from a
+  // worker of an older version or a forged fabric event, and these clients would show it as the server's.
+  if (event.kind === 'message') return isNoticeSender(event.message.from) ? [] : [legacyChat(event.message)];
   const e: PresenceEvent = event;
   // One line names at most ten users; more, or a large room, get the first three and a count.
   const cut = e.members > summaryAbove || e.joined.length + e.left.length > 10 ? SUMMARY_NAMES : Infinity;

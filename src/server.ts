@@ -6,7 +6,7 @@ import { normalizeOrigin } from './config';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
 import type { ChatNode } from './node';
-import { CredentialError, isValidRoom, isValidUsername, readCredentials, SECRET_QUERY_PARAMS, SUBPROTOCOL_V1, type OfferedCredentials } from './protocol';
+import { CredentialError, isReservedUsername, isValidRoom, isValidUsername, readCredentials, SECRET_QUERY_PARAMS, SUBPROTOCOL_V1, type OfferedCredentials } from './protocol';
 
 export interface Readiness {
   ready: boolean;
@@ -121,6 +121,8 @@ export function createServer(opts: ServerOptions): http.Server {
       }
       if (node.draining) return refuse(socket, 503, 'not ready: try again shortly');
     }
+    // After the token: a signed name is checked like a typed one.
+    if (isReservedUsername(user!, node.config.names.reserved)) return refuse(socket, 400, `invalid username: "${user}" is reserved; choose another`);
     wss.handleUpgrade(req, socket, head, (ws) => {
       socket.removeListener('error', upgradeSocketError);
       const dialect = ws.protocol === SUBPROTOCOL_V1 ? 'v1' : 'legacy';

@@ -6,20 +6,9 @@ import blessed from 'blessed';
 import { nameList, type ChatMessage } from '../src/protocol';
 import { ChatClient } from './core/client';
 import { completeInput, parseInput } from './input';
+import { colourOf, directLine, messageLine, noticeLine, shown } from './lines';
 
-const PALETTE = ['cyan', 'green', 'yellow', 'magenta', 'blue', 'red', 'light-cyan', 'light-green', 'light-magenta', 'light-blue'];
-
-/** A stable colour per user name, so people are easy to follow. */
-export function colourOf(name: string): string {
-  let h = 0;
-  for (const ch of name) h = (h * 31 + ch.codePointAt(0)!) >>> 0;
-  return PALETTE[h % PALETTE.length];
-}
-
-function time(ts?: string): string {
-  const d = ts ? new Date(ts) : new Date();
-  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
-}
+export { colourOf } from './lines';
 
 export interface ViewOptions {
   url: string;
@@ -48,22 +37,20 @@ export function runView(opts: ViewOptions): void {
     log.log(text);
     screen.render();
   };
-  const system = (text: string) => line(`{grey-fg}${time()} * ${blessed.escape(text)}{/grey-fg}`);
-  const showMessage = (m: ChatMessage, own: boolean) => {
-    const who = `{${colourOf(m.from)}-fg}{bold}${blessed.escape(m.from)}{/bold}{/${colourOf(m.from)}-fg}`;
-    line(`{grey-fg}${time(m.ts)}{/grey-fg} ${who}${own ? '' : ''} ${blessed.escape(m.text)}`);
-  };
+  // Notices are drawn only for what a frame is (welcome, joined, presence, gap, error), never for who sent it.
+  const system = (text: string) => line(noticeLine(text));
+  const showMessage = (m: ChatMessage) => line(messageLine(m));
 
   const drawStatus = () => {
     if (!client) return;
     const state = client.state === 'open' ? '{green-fg}connected{/green-fg}' : `{yellow-fg}${client.state}{/yellow-fg}`;
     const rtt = client.rtt === null ? '-' : `${client.rtt.toFixed(0)} ms`;
-    status.setContent(` ${blessed.escape(client.username)} in ${blessed.escape(client.room)} | ${state} | rtt ${rtt} | worker ${blessed.escape(client.worker || '-')}/${client.shard || '-'} | ${blessed.escape(opts.url)}`);
+    status.setContent(` ${shown(client.username)} in ${shown(client.room)} | ${state} | rtt ${rtt} | worker ${shown(client.worker || '-')}/${shown(client.shard || '-')} | ${shown(opts.url)}`);
     screen.render();
   };
   const drawUsers = () => {
     if (!client) return;
-    const named = [...client.members].sort().map((u) => `{${colourOf(u)}-fg}${blessed.escape(u)}{/${colourOf(u)}-fg}`);
+    const named = [...client.members].sort().map((u) => `{${colourOf(u)}-fg}${shown(u)}{/${colourOf(u)}-fg}`);
     // A large room's notices name only a few users; the count says how many there are.
     const more = client.memberCount - client.members.size;
     users.setContent([...named, ...(more > 0 ? [`{grey-fg}+${more} more{/grey-fg}`] : [])].join('\n'));
@@ -74,7 +61,7 @@ export function runView(opts: ViewOptions): void {
     try {
       const list = await client.rooms();
       roomNames = list.map((r) => r.name);
-      rooms.setContent(list.map((r) => `${r.name === client!.room ? '{bold}> ' : '  '}${blessed.escape(r.name)} (${r.users})${r.name === client!.room ? '{/bold}' : ''}`).join('\n'));
+      rooms.setContent(list.map((r) => `${r.name === client!.room ? '{bold}> ' : '  '}${shown(r.name)} (${shown(r.users)})${r.name === client!.room ? '{/bold}' : ''}`).join('\n'));
       screen.render();
     } catch {
       // shown again on the next refresh
@@ -104,13 +91,13 @@ export function runView(opts: ViewOptions): void {
       drawStatus();
     });
     c.on('joined', (room: string) => {
-      log.setLabel(` ${room} `);
+      log.setLabel(` ${shown(room)} `);
       system(`you are in ${room}`);
       drawStatus();
       refreshRoomsSoon();
     });
-    c.on('message', (m: ChatMessage, meta: { own: boolean }) => {
-      if (m.room === c.room) showMessage(m, meta.own);
+    c.on('message', (m: ChatMessage) => {
+      if (m.room === c.room) showMessage(m);
     });
     c.on('gap', (_room: string, gap: { from: number; to: number }) => system(`${gap.to - gap.from + 1} older messages are no longer kept`));
     c.on('user_joined', (f: { user: string; room: string }) => {
@@ -129,9 +116,7 @@ export function runView(opts: ViewOptions): void {
       refreshRoomsSoon();
     });
     c.on('presence', drawUsers);
-    c.on('direct', (m: { from: string; to: string; text: string; ts: string }) =>
-      line(`{grey-fg}${time(m.ts)}{/grey-fg} {magenta-fg}[direct] ${blessed.escape(m.from)} → ${blessed.escape(m.to)}:{/magenta-fg} ${blessed.escape(m.text)}`),
-    );
+    c.on('direct', (m: { from: string; to: string; text: string; ts: string }) => line(directLine(m)));
     c.on('server_error', (e: { message: string }) => system(`error: ${e.message}`));
     c.on('closed', (code: number, reason: string) => {
       if (code === 4001 && opts.token) system(`the name "${me()}" of your token is in use elsewhere; disconnected`);
@@ -142,7 +127,13 @@ export function runView(opts: ViewOptions): void {
       else if (code === 4008) system('your token expired; start again with a new one (--token or CHATFABRIC_TOKEN)');
       else if (c.state === 'closed' && code !== 1000) system(`disconnected: ${c.refusal ?? (reason || code)}`);
     });
-    c.connect().catch(() => undefined);
+    c.connect().catch((err: Error) => {
+      // Refused before the upgrade: the name breaks the rule or is reserved on this server.
+      if (/^HTTP 400/.test(err.message) && !opts.token) {
+        system(`the server refused the name "${me()}" (invalid or reserved); choose another`);
+        askName();
+      }
+    });
     setInterval(() => {
       if (c.state === 'open') c.ping().then(drawStatus, () => undefined);
     }, 5000).unref();
@@ -176,7 +167,7 @@ export function runView(opts: ViewOptions): void {
         }
         case 'msg':
           await client.direct(cmd.to, cmd.text);
-          line(`{grey-fg}${time()}{/grey-fg} {magenta-fg}[direct] you → ${blessed.escape(cmd.to)}:{/magenta-fg} ${blessed.escape(cmd.text)}`);
+          line(directLine({ from: 'you', to: cmd.to, text: cmd.text }));
           break;
         case 'help':
           for (const c of await client.help()) system(`${c.usage.padEnd(20)} ${c.help}`);

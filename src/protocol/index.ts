@@ -3,3 +3,4 @@ export * from './frames';
 export * from './names';
 export * from './requests';
 export * from './credentials';
+export * from './text';

@@ -2,6 +2,7 @@
  * Naming rules for usernames and rooms. Both become NATS subject tokens and Redis key parts,
  * so the charset excludes `.`, `*`, `>`, whitespace and anything a terminal would interpret.
  */
+import { SYSTEM_SENDER } from './frames';
 
 /** Letters, digits, `_` and `-`; 1 to 32 characters. Case-sensitive. */
 export const USERNAME_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
@@ -25,20 +26,36 @@ export function isValidSession(token: unknown): token is string {
   return typeof token === 'string' && SESSION_PATTERN.test(token);
 }
 
-// C0 and C1 control characters except tab and newline: they could drive other users' terminals.
-const CONTROL_CHARS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g;
-
-// Whole ANSI sequences (CSI "ESC [ ... final" and OSC "ESC ] ... BEL/ST"), so no "[31m" debris is left.
-const ANSI_SEQUENCES = /\u001B\[[0-?]*[ -/]*[@-~]|\u001B\][^\u0007\u001B]*(?:\u0007|\u001B\\)?/g;
-
-/** Removes terminal escape sequences and control characters (except tab and newline) from chat text. */
-export function sanitizeText(text: string): string {
-  return text.replace(ANSI_SEQUENCES, '').replace(CONTROL_CHARS, '');
+/**
+ * Folds a username so that names a reader takes for one another compare equal: case, the
+ * separators "_" and "-", the digits read as letters (0 o, 1 i, 3 e, 4 a, 5 s, 7 t), "l" and "i",
+ * "rn" and "m", "vv" and "w". Usernames are ASCII, so these are the look-alikes there are; it is
+ * used to compare with reserved names, never to store or show a name.
+ */
+export function foldUsername(name: string): string {
+  return name
+    .toLowerCase()
+    .replace(/[_-]/g, '')
+    .replace(/rn/g, 'm')
+    .replace(/vv/g, 'w')
+    .replace(/[013457l]/g, (c) => LOOKALIKES[c]);
 }
 
-/** Length in Unicode code points, so an emoji counts once. */
-export function textLength(text: string): number {
-  let n = 0;
-  for (const _ of text) n++;
-  return n;
+const LOOKALIKES: Record<string, string> = { '0': 'o', '1': 'i', l: 'i', '3': 'e', '4': 'a', '5': 's', '7': 't' };
+
+/**
+ * True when `name` is one of `reserved` or the original dialect's notice sender, or folds to the
+ * same letters (`SYSTEM`, `Adm1n`, `r00t`, `sys_tem`). The notice sender is reserved whatever the
+ * configuration says, since the Go client shows every line from it as the server's.
+ */
+export function isReservedUsername(name: string, reserved: readonly string[]): boolean {
+  const folded = foldUsername(name);
+  return folded === NOTICE_SENDER_FOLDED || reserved.some((r) => foldUsername(r) === folded);
 }
+
+/** True when `name` reads as the notice sender `system` (see isReservedUsername). */
+export function isNoticeSender(name: string): boolean {
+  return foldUsername(name) === NOTICE_SENDER_FOLDED;
+}
+
+const NOTICE_SENDER_FOLDED = foldUsername(SYSTEM_SENDER);

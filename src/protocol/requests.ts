@@ -4,7 +4,8 @@
  */
 import { ErrorCode } from './codes';
 import type { Dialect, Ref } from './frames';
-import { isValidRoom, isValidUsername, sanitizeText, textLength, DEFAULT_ROOM } from './names';
+import { isValidRoom, isValidUsername, DEFAULT_ROOM } from './names';
+import { sanitizeText, textLength } from './text';
 
 export type Request =
   | { kind: 'say'; text: string; ref?: Ref }
@@ -139,7 +140,7 @@ export function parseCommand(line: string, limits: ParseLimits): Request {
   }
 }
 
-/** Validates and cleans chat text: control characters removed, not blank, not too long. */
+/** Validates and cleans chat text: the text policy applied (./text), then not blank and not too long. */
 export function chatText(raw: string, limits: ParseLimits): string {
   const text = sanitizeText(raw);
   if (text.trim() === '') throw new ProtocolError(ErrorCode.EmptyMessage, 'message is empty');
@@ -214,7 +215,8 @@ function shown(v: unknown): string {
   }
 }
 
-/** Keeps echoed client input short in error messages. */
-function clip(s: string): string {
+/** Keeps echoed client input short in error messages, and under the text policy like any text shown. */
+function clip(raw: string): string {
+  const s = sanitizeText(raw);
   return s.length > 40 ? `${s.slice(0, 40)}…` : s;
 }

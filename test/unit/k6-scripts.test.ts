@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import * as chat from '../../loadtest/k6/lib/chat.js';
 import * as params from '../../loadtest/k6/lib/params.js';
+import { loadConfig } from '../../src/config';
 import { Metrics } from '../../src/metrics';
 import type { ChatNode } from '../../src/node';
 import {
@@ -229,6 +230,7 @@ describe('k6 lib/chat.js: the URLs it builds pass the server\'s upgrade checks',
     const node = {
       draining: false,
       connectionCount: 0,
+      config: loadConfig({ env: {}, args: [] }),
       accept(ws: WebSocket, p: (typeof accepted)[number]) {
         accepted.push(p);
         ws.close(1000);

@@ -5,13 +5,14 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_ROOM,
+  foldUsername,
+  isNoticeSender,
+  isReservedUsername,
   isValidRoom,
   isValidSession,
   isValidUsername,
   ROOM_PATTERN,
-  sanitizeText,
   SESSION_PATTERN,
-  textLength,
   USERNAME_PATTERN,
 } from '../../src/protocol';
 
@@ -123,33 +124,53 @@ describe('session tokens', () => {
   });
 });
 
-describe('sanitizeText and textLength', () => {
-  it('removes C0 and C1 control characters except tab and newline', () => {
-    let all = '';
-    for (let c = 0; c <= 0x9f; c++) all += String.fromCharCode(c);
-    const out = sanitizeText(all);
-    expect(out).not.toMatch(/[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/);
-    expect(out).toContain('\t');
-    expect(out).toContain('\n');
-    // Every printable ASCII character survives.
-    for (let c = 0x20; c < 0x7f; c++) expect(out).toContain(String.fromCharCode(c));
-    expect(out.length).toBe(2 + (0x7f - 0x20));
+describe('reserved usernames', () => {
+  const DEFAULT = ['system', 'server', 'admin', 'root', 'chatfabric'];
+
+  it('refuses each reserved name in any case', () => {
+    for (const name of ['system', 'SYSTEM', 'System', 'sYsTeM', 'Server', 'ADMIN', 'Root', 'ChatFabric', 'CHATFABRIC']) {
+      expect(isReservedUsername(name, DEFAULT), name).toBe(true);
+    }
   });
 
-  it('neutralises ANSI escapes (no ESC survives) and leaves other text intact', () => {
-    const out = sanitizeText('\u001b[2J\u001b[1;31mboom\u001b[0m');
-    expect(out).not.toContain('\u001b');
-    expect(out).toContain('boom');
-    expect(sanitizeText('héllo 😀 名前')).toBe('héllo 😀 名前');
+  it('refuses look-alikes: separators, digits read as letters, l for i, rn for m, vv for w', () => {
+    for (const name of ['sys_tem', 's-y-s-t-e-m', '_system_', 'r00t', 'R0_0T', 'adm1n', 'admln', '4dmin', 'Adrnin', '5y5tem', 'sy5t3m', 'syst3m', 'ser-ver', 'chatfabr1c', 'chat_fabric']) {
+      expect(isReservedUsername(name, DEFAULT), name).toBe(true);
+    }
+    expect(isReservedUsername('vvindows', ['windows'])).toBe(true);
   });
 
-  it('counts code points', () => {
-    expect(textLength('')).toBe(0);
-    expect(textLength('abc')).toBe(3);
-    expect(textLength('😀')).toBe(1);
-    expect('😀'.length).toBe(2);
-    expect(textLength('a😀b')).toBe(3);
-    expect(textLength('名前')).toBe(2);
-    expect(textLength('𝔘𝔫𝔦')).toBe(3);
+  it('accepts names that only contain or resemble part of one', () => {
+    for (const name of ['alice', 'systems', 'system2', 'rooted', 'badminton', 'admin_bob', 'servers', 'root-cause', 'sysadmin', 'chat', 'fabric']) {
+      expect(isReservedUsername(name, DEFAULT), name).toBe(false);
+    }
+  });
+
+  it('uses the configured list, and always reserves the notice sender', () => {
+    expect(isReservedUsername('moderator', ['moderator'])).toBe(true);
+    expect(isReservedUsername('Moderat0r', ['moderator'])).toBe(true);
+    expect(isReservedUsername('admin', ['moderator'])).toBe(false);
+    // "system" is what the original dialect's clients show as the server, whatever the list says.
+    expect(isReservedUsername('system', [])).toBe(true);
+    expect(isReservedUsername('SYS_TEM', [])).toBe(true);
+    expect(isReservedUsername('alice', [])).toBe(false);
+  });
+
+  it('folds both sides, so a configured entry in any form works', () => {
+    expect(isReservedUsername('ops', ['OPS'])).toBe(true);
+    expect(isReservedUsername('OPS', ['0ps'])).toBe(true);
+  });
+
+  it('isNoticeSender matches only the notice sender and its look-alikes', () => {
+    expect(isNoticeSender('system')).toBe(true);
+    expect(isNoticeSender('SYSTEM')).toBe(true);
+    expect(isNoticeSender('5ys_tem')).toBe(true);
+    expect(isNoticeSender('admin')).toBe(false);
+    expect(isNoticeSender('systems')).toBe(false);
+  });
+
+  it('foldUsername is only a comparison key', () => {
+    expect(foldUsername('R00t_Adm1n-X')).toBe('rootadminx');
+    expect(foldUsername('alice')).toBe('aiice');
   });
 });

@@ -276,13 +276,13 @@ describe('parseRequest: chat text', () => {
     expect(fail({ type: 'direct', to: 'bob', text: '  ' }).code).toBe(ErrorCode.EmptyMessage);
   });
 
-  it.each(DIALECTS)('%s: control characters and ANSI escapes are stripped; tab and newline stay', (dialect) => {
+  it.each(DIALECTS)('%s: control characters and ANSI escapes are stripped; tab and line breaks become spaces', (dialect) => {
     const limits = { maxFrameBytes: 4096, maxMessageLength: 100 };
     const req = parse(chat(dialect, '\u001b[31mred\u001b[0m\u0007 bell\u0000\u009b2J\u007f'), dialect, limits) as { text: string };
     expect(req.text).not.toMatch(/[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/);
     expect(req.text).toContain('red');
     expect(req.text).toContain(' bell');
-    expect(parse(chat(dialect, 'a\tb\nc'), dialect, limits)).toEqual({ kind: 'say', text: 'a\tb\nc' });
+    expect(parse(chat(dialect, 'a\tb\nc'), dialect, limits)).toEqual({ kind: 'say', text: 'a b c' });
     const direct = parse({ type: 'direct', to: 'bob', text: 'hi\u001b]0;pwned\u0007' }, 'v1', limits) as { text: string };
     expect(direct.text).not.toMatch(/[\u001b\u0007]/);
   });

@@ -1,0 +1,49 @@
+/**
+ * The lines the terminal client draws, as blessed-tagged strings. Pure, so the rendering rules
+ * are unit-tested: server notices come only from what the frame is (the view calls notice() for
+ * welcome, joins, leaves, gaps and errors), never from a sender's name, and everything from the
+ * network passes the text policy (src/protocol/text.ts) again, since a server of another version
+ * may not have applied it.
+ */
+import blessed from 'blessed';
+import { sanitizeText, type ChatMessage } from '../src/protocol';
+
+const PALETTE = ['cyan', 'green', 'yellow', 'magenta', 'blue', 'red', 'light-cyan', 'light-green', 'light-magenta', 'light-blue'];
+
+/**
+ * A stable colour per user name, so people are easy to follow. Never grey: grey is the notices'
+ * colour, and a name or a wrapped line of a message must not look like one.
+ */
+export function colourOf(name: string): string {
+  let h = 0;
+  for (const ch of name) h = (h * 31 + ch.codePointAt(0)!) >>> 0;
+  return PALETTE[h % PALETTE.length];
+}
+
+/** Text from the network, safe to draw: one line, nothing hidden or reordered, no blessed tags. */
+export function shown(text: unknown): string {
+  return blessed.escape(sanitizeText(typeof text === 'string' ? text : String(text ?? '')));
+}
+
+/** HH:MM of a server timestamp (now when absent or unreadable). */
+export function clock(ts?: string): string {
+  const parsed = ts ? new Date(ts) : new Date();
+  const d = Number.isNaN(parsed.getTime()) ? new Date() : parsed;
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
+
+/** A server notice (or the client's own): grey from end to end, marked with `*`. */
+export function noticeLine(text: string, ts?: string): string {
+  return `{grey-fg}${clock(ts)} * ${shown(text)}{/grey-fg}`;
+}
+
+/** A chat message: grey time, the sender bold in their colour, the text in the default colour. */
+export function messageLine(m: Pick<ChatMessage, 'from' | 'text' | 'ts'>): string {
+  const colour = colourOf(m.from);
+  return `{grey-fg}${clock(m.ts)}{/grey-fg} {${colour}-fg}{bold}${shown(m.from)}{/bold}{/${colour}-fg} ${shown(m.text)}`;
+}
+
+/** A direct message, to or from you. */
+export function directLine(m: { from: string; to: string; text: string; ts?: string }): string {
+  return `{grey-fg}${clock(m.ts)}{/grey-fg} {magenta-fg}[direct] ${shown(m.from)} → ${shown(m.to)}:{/magenta-fg} ${shown(m.text)}`;
+}
