@@ -5,26 +5,42 @@
  */
 import { BlockList, isIP } from 'node:net';
 
-/** One address or subnet per entry: `10.0.0.5`, `10.0.0.0/8`, `::1`, `fd00::/8`. */
-export function parseTrustedProxies(entries: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const raw of entries) {
-    const entry = String(raw).trim();
-    const slash = entry.indexOf('/');
-    const address = normalizeAddress(slash < 0 ? entry : entry.slice(0, slash));
-    const family = isIP(address);
-    if (family === 0) throw new Error(`"${entry}" is not an IP address or subnet`);
-    const type = family === 4 ? 'ipv4' : 'ipv6';
-    if (slash < 0) {
-      list.addAddress(address, type);
-      continue;
+/**
+ * The proxies whose X-Forwarded-For is believed. Single addresses are looked up in a set: the
+ * common case, and BlockList.check costs microseconds a call.
+ */
+export class TrustedProxies {
+  private readonly addresses = new Set<string>();
+  private readonly subnets = new BlockList();
+  private hasSubnets = false;
+
+  /** One address or subnet per entry: `10.0.0.5`, `10.0.0.0/8`, `::1`, `fd00::/8`; throws naming a bad one. */
+  constructor(entries: readonly string[]) {
+    for (const raw of entries) {
+      const entry = String(raw).trim();
+      const slash = entry.indexOf('/');
+      const address = normalizeAddress(slash < 0 ? entry : entry.slice(0, slash));
+      const family = isIP(address);
+      if (family === 0) throw new Error(`"${entry}" is not an IP address or subnet`);
+      if (slash < 0) {
+        this.addresses.add(address);
+        continue;
+      }
+      const bits = entry.slice(slash + 1);
+      const max = family === 4 ? 32 : 128;
+      if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) throw new Error(`"${entry}" has a bad prefix length (0-${max})`);
+      this.subnets.addSubnet(address, Number(bits), family === 4 ? 'ipv4' : 'ipv6');
+      this.hasSubnets = true;
     }
-    const bits = entry.slice(slash + 1);
-    const max = family === 4 ? 32 : 128;
-    if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) throw new Error(`"${entry}" has a bad prefix length (0-${max})`);
-    list.addSubnet(address, Number(bits), type);
   }
-  return list;
+
+  /** Whether a normalized address is one of the trusted proxies. */
+  has(address: string): boolean {
+    if (this.addresses.has(address)) return true;
+    if (!this.hasSubnets) return false;
+    const family = isIP(address);
+    return family !== 0 && this.subnets.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  }
 }
 
 /**
@@ -37,11 +53,6 @@ export function normalizeAddress(address: string): string {
   return a;
 }
 
-function isTrusted(trusted: BlockList, address: string): boolean {
-  const family = isIP(address);
-  return family !== 0 && trusted.check(address, family === 4 ? 'ipv4' : 'ipv6');
-}
-
 /**
  * The client's address. A request from a trusted proxy is attributed to the nearest address in
  * its X-Forwarded-For that is not itself a trusted proxy: walking from the right, each hop was
@@ -49,15 +60,15 @@ function isTrusted(trusted: BlockList, address: string): boolean {
  * that is not an address ends the walk at the hop that delivered it. From anyone else the
  * header is ignored, or every client could name itself a fresh address per handshake.
  */
-export function clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined, trusted: BlockList): string {
+export function clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined, trusted: TrustedProxies): string {
   let address = normalizeAddress(peer ?? '');
-  if (!forwardedFor || !isTrusted(trusted, address)) return address;
+  if (!forwardedFor || !trusted.has(address)) return address;
   const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor).split(',');
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = normalizeAddress(hops[i].trim());
     if (isIP(hop) === 0) break;
     address = hop;
-    if (!isTrusted(trusted, hop)) break;
+    if (!trusted.has(hop)) break;
   }
   return address;
 }

@@ -5,7 +5,7 @@
  */
 import convict from 'convict';
 import os from 'node:os';
-import { parseTrustedProxies } from './address-limits';
+import { TrustedProxies } from './address-limits';
 
 // Strict numbers: "80x" is an error, not 80 (convict's own formats use parseInt).
 const strictNumber = (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v);
@@ -64,7 +64,7 @@ convict.addFormat({
   coerce: (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
   validate(v: unknown) {
     if (!Array.isArray(v)) throw new Error('must be a comma-separated list of addresses or subnets');
-    parseTrustedProxies(v);
+    new TrustedProxies(v);
   },
 });
 convict.addFormat({

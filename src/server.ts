@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { AddressConnections, clientAddress, HandshakeBuckets, parseTrustedProxies } from './address-limits';
+import { AddressConnections, clientAddress, HandshakeBuckets, TrustedProxies } from './address-limits';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
 import type { ChatNode } from './node';
@@ -64,7 +64,7 @@ export function createServer(opts: ServerOptions): http.Server {
   });
 
   const limits = opts.addressLimits;
-  const trusted = parseTrustedProxies(limits?.trustedProxies ?? []);
+  const trusted = new TrustedProxies(limits?.trustedProxies ?? []);
   const handshakes = limits && limits.handshakeRatePerSec > 0 ? new HandshakeBuckets(limits.handshakeRatePerSec, limits.handshakeBurst) : null;
   const perAddress = limits && limits.maxConnectionsPerAddress > 0 ? new AddressConnections(limits.maxConnectionsPerAddress) : null;
   // Counted from admission until the TCP connection closes, whatever happens in between (a later

@@ -3,11 +3,11 @@
  * the handshake token bucket and its bounded memory, the connection counts, their configuration.
  */
 import { describe, expect, it } from 'vitest';
-import { AddressConnections, clientAddress, HandshakeBuckets, normalizeAddress, parseTrustedProxies } from '../../src/address-limits';
+import { AddressConnections, clientAddress, HandshakeBuckets, normalizeAddress, TrustedProxies } from '../../src/address-limits';
 import { ConfigError, loadConfig } from '../../src/config';
 
 describe('clientAddress', () => {
-  const local = parseTrustedProxies(['127.0.0.1', '::1']);
+  const local = new TrustedProxies(['127.0.0.1', '::1']);
 
   it('is the peer when the peer is not a trusted proxy, whatever X-Forwarded-For says', () => {
     expect(clientAddress('127.0.0.4', '203.0.113.7', local)).toBe('127.0.0.4');
@@ -23,7 +23,7 @@ describe('clientAddress', () => {
   });
 
   it('walks through a chain of trusted proxies, and stops at an entry that is not an address', () => {
-    const chain = parseTrustedProxies(['127.0.0.1', '10.0.0.0/8']);
+    const chain = new TrustedProxies(['127.0.0.1', '10.0.0.0/8']);
     expect(clientAddress('127.0.0.1', '203.0.113.7, 10.1.2.3, 10.9.9.9', chain)).toBe('203.0.113.7');
     expect(clientAddress('127.0.0.1', '10.1.2.3', chain)).toBe('10.1.2.3');
     expect(clientAddress('127.0.0.1', '203.0.113.7, garbage, 10.1.2.3', chain)).toBe('10.1.2.3');
@@ -37,15 +37,23 @@ describe('clientAddress', () => {
     expect(clientAddress('::ffff:127.0.0.1', '::ffff:203.0.113.7', local)).toBe('203.0.113.7');
   });
 
+  it('trusts subnets of either family, and single addresses exactly', () => {
+    const t = new TrustedProxies(['10.0.0.0/8', 'fd00::/8', '192.0.2.1']);
+    expect([t.has('10.200.3.4'), t.has('11.0.0.1'), t.has('fd12::1'), t.has('fe80::1'), t.has('192.0.2.1'), t.has('192.0.2.2')]).toEqual([
+      true, false, true, false, true, false,
+    ]);
+    expect(t.has('not an address')).toBe(false);
+  });
+
   it('trusts nobody with an empty list', () => {
-    expect(clientAddress('127.0.0.1', '203.0.113.7', parseTrustedProxies([]))).toBe('127.0.0.1');
+    expect(clientAddress('127.0.0.1', '203.0.113.7', new TrustedProxies([]))).toBe('127.0.0.1');
   });
 
   it('rejects entries that are not addresses or subnets, naming them', () => {
-    expect(() => parseTrustedProxies(['localhost'])).toThrow('"localhost" is not an IP address or subnet');
-    expect(() => parseTrustedProxies(['10.0.0.0/33'])).toThrow('bad prefix length');
-    expect(() => parseTrustedProxies(['fd00::/129'])).toThrow('bad prefix length');
-    expect(() => parseTrustedProxies(['10.0.0.0/x'])).toThrow('bad prefix length');
+    expect(() => new TrustedProxies(['localhost'])).toThrow('"localhost" is not an IP address or subnet');
+    expect(() => new TrustedProxies(['10.0.0.0/33'])).toThrow('bad prefix length');
+    expect(() => new TrustedProxies(['fd00::/129'])).toThrow('bad prefix length');
+    expect(() => new TrustedProxies(['10.0.0.0/x'])).toThrow('bad prefix length');
   });
 });
 
