@@ -6,13 +6,14 @@
 import { BlockList, isIP } from 'node:net';
 
 /**
- * The proxies whose X-Forwarded-For is believed. Single addresses are looked up in a set: the
- * common case, and BlockList.check costs microseconds a call.
+ * The proxies whose X-Forwarded-For is believed. IPv4 addresses are looked up in a set (the
+ * common case: BlockList.check costs microseconds a call); subnets, and IPv6 addresses, which
+ * have several spellings, in a BlockList, only for a family that has any.
  */
 export class TrustedProxies {
   private readonly addresses = new Set<string>();
-  private readonly subnets = new BlockList();
-  private hasSubnets = false;
+  private readonly list = new BlockList();
+  private readonly listed = { ipv4: false, ipv6: false };
 
   /** One address or subnet per entry: `10.0.0.5`, `10.0.0.0/8`, `::1`, `fd00::/8`; throws naming a bad one. */
   constructor(entries: readonly string[]) {
@@ -22,24 +23,30 @@ export class TrustedProxies {
       const address = normalizeAddress(slash < 0 ? entry : entry.slice(0, slash));
       const family = isIP(address);
       if (family === 0) throw new Error(`"${entry}" is not an IP address or subnet`);
+      const type = family === 4 ? 'ipv4' : 'ipv6';
       if (slash < 0) {
         this.addresses.add(address);
+        if (type === 'ipv6') {
+          this.list.addAddress(address, type);
+          this.listed.ipv6 = true;
+        }
         continue;
       }
       const bits = entry.slice(slash + 1);
       const max = family === 4 ? 32 : 128;
       if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) throw new Error(`"${entry}" has a bad prefix length (0-${max})`);
-      this.subnets.addSubnet(address, Number(bits), family === 4 ? 'ipv4' : 'ipv6');
-      this.hasSubnets = true;
+      this.list.addSubnet(address, Number(bits), type);
+      this.listed[type] = true;
     }
   }
 
   /** Whether a normalized address is one of the trusted proxies. */
   has(address: string): boolean {
     if (this.addresses.has(address)) return true;
-    if (!this.hasSubnets) return false;
     const family = isIP(address);
-    return family !== 0 && this.subnets.check(address, family === 4 ? 'ipv4' : 'ipv6');
+    if (family === 0) return false;
+    const type = family === 4 ? 'ipv4' : 'ipv6';
+    return this.listed[type] && this.list.check(address, type);
   }
 }
 

@@ -43,6 +43,9 @@ describe('clientAddress', () => {
       true, false, true, false, true, false,
     ]);
     expect(t.has('not an address')).toBe(false);
+    // One IPv6 address, however it is written.
+    const six = new TrustedProxies(['::1', '2001:db8:0:0::7']);
+    expect([six.has('::1'), six.has('0:0:0:0:0:0:0:1'), six.has('2001:db8::7'), six.has('2001:db8::8'), six.has('127.0.0.1')]).toEqual([true, true, true, false, false]);
   });
 
   it('trusts nobody with an empty list', () => {
