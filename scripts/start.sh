@@ -14,8 +14,19 @@ export NODE_CLUSTER_SCHED_POLICY=none
 pm2=node_modules/.bin/pm2
 "$pm2" start ecosystem.config.js
 port=${CHATFABRIC_PORT:-8080}
+# Ready: every worker's /readyz on its own port, and nginx passing /ws to a worker (a plain GET
+# gets the worker's 426; nginx itself serves nothing else, /readyz included).
+ready='
+  const c = require("./scripts/cluster");
+  const s = c.settings();
+  const is = (url, ok) => fetch(url).then(ok, () => false);
+  Promise.all([
+    is(`http://127.0.0.1:${s.publicPort}/ws`, (r) => r.status === 426),
+    ...c.workerPorts(s, s.workers).map((p) => is(`http://127.0.0.1:${p}/readyz`, (r) => r.ok)),
+  ]).then((all) => process.exit(all.every(Boolean) ? 0 : 1));
+'
 for _ in $(seq 150); do
-  if node -e "fetch('http://127.0.0.1:$port/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"; then
+  if node -e "$ready"; then
     "$pm2" ls
     echo "chatfabric: serving ws://127.0.0.1:$port/ws through nginx; logs: npx pm2 logs; stop: npm stop"
     exit 0

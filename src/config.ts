@@ -6,6 +6,7 @@
 import convict from 'convict';
 import os from 'node:os';
 import { USERNAME_PATTERN } from './protocol/names';
+import { TrustedProxies } from './address-limits';
 
 // Strict numbers: "80x" is an error, not 80 (convict's own formats use parseInt).
 const strictNumber = (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v);
@@ -95,6 +96,14 @@ convict.addFormat({
     for (const alg of splitList(v)) {
       if (!JWT_ALGORITHMS.includes(alg)) throw new Error(`"${alg}" is not one of ${JWT_ALGORITHMS.join(', ')}`);
     }
+  },
+});
+convict.addFormat({
+  name: 'address-list',
+  coerce: (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+  validate(v: unknown) {
+    if (!Array.isArray(v)) throw new Error('must be a comma-separated list of addresses or subnets');
+    new TrustedProxies(v);
   },
 });
 convict.addFormat({
@@ -285,6 +294,30 @@ export const schema = {
       default: 15000,
       env: 'MAX_CONNECTIONS',
     },
+    maxConnectionsPerAddress: {
+      doc: 'Connections one client address may hold on this worker; beyond it upgrades get HTTP 429. 0: no limit.',
+      format: 'non-negative-int',
+      default: 1000,
+      env: 'MAX_CONNECTIONS_PER_ADDRESS',
+    },
+    handshakeRatePerSec: {
+      doc: 'WebSocket handshakes per second one client address may make on this worker on average (token bucket); beyond it upgrades get HTTP 429. 0: no limit.',
+      format: 'non-negative-int',
+      default: 50,
+      env: 'HANDSHAKE_RATE_PER_SEC',
+    },
+    handshakeBurst: {
+      doc: 'Handshakes one client address may make in a burst above the average rate.',
+      format: 'positive-int',
+      default: 100,
+      env: 'HANDSHAKE_BURST',
+    },
+    trustedProxies: {
+      doc: 'Addresses or subnets of proxies whose X-Forwarded-For names the client (for the per-address limits); from anyone else the header is ignored. Empty: trust none.',
+      format: 'address-list',
+      default: ['127.0.0.1', '::1'],
+      env: 'TRUSTED_PROXIES',
+    },
   },
   ws: {
     pingIntervalMs: {
@@ -415,6 +448,10 @@ export interface ConfigShape {
     maxBufferedBytes: number;
     maxQueuedBytes: number;
     maxConnections: number;
+    maxConnectionsPerAddress: number;
+    handshakeRatePerSec: number;
+    handshakeBurst: number;
+    trustedProxies: string[];
   };
   ws: { pingIntervalMs: number; roomLingerMs: number; allowedOrigins: string };
   auth: {

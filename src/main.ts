@@ -34,6 +34,7 @@ async function main(): Promise<void> {
   const server = createServer({
     maxPayloadBytes: config.limits.maxPayloadBytes,
     maxConnections: config.limits.maxConnections,
+    addressLimits: config.limits,
     log,
     metrics,
     worker: config.worker.id,

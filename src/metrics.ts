@@ -54,6 +54,12 @@ export class Metrics {
     labelNames: ['operation'] as const,
     registers: [this.registry],
   });
+  readonly addressLimitRefusals = new Counter({
+    name: 'chatfabric_address_limit_refusals_total',
+    help: 'WebSocket upgrades refused with 429 by a per-address limit: handshake_rate or connections',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
 
   constructor(labels: Record<string, string> = {}) {
     this.registry.setDefaultLabels(labels);

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
+import { AddressConnections, clientAddress, HandshakeBuckets, TrustedProxies } from './address-limits';
 import { AuthError, type Authenticator } from './auth';
 import { normalizeOrigin } from './config';
 import type { Logger } from './log';
@@ -13,9 +14,19 @@ export interface Readiness {
   checks: Record<string, boolean>;
 }
 
+/** Limits per client address (see src/address-limits.ts); 0 turns one off. */
+export interface AddressLimitOptions {
+  maxConnectionsPerAddress: number;
+  handshakeRatePerSec: number;
+  handshakeBurst: number;
+  trustedProxies: readonly string[];
+}
+
 export interface ServerOptions {
   maxPayloadBytes: number;
   maxConnections: number;
+  /** Absent: no per-address limits. */
+  addressLimits?: AddressLimitOptions;
   log: Logger;
   metrics: Metrics;
   worker: string;
@@ -64,6 +75,16 @@ export function createServer(opts: ServerOptions): http.Server {
     respond(res, 404, { error: 'not found' });
   });
 
+  const limits = opts.addressLimits;
+  const trusted = new TrustedProxies(limits?.trustedProxies ?? []);
+  const handshakes = limits && limits.handshakeRatePerSec > 0 ? new HandshakeBuckets(limits.handshakeRatePerSec, limits.handshakeBurst) : null;
+  const perAddress = limits && limits.maxConnectionsPerAddress > 0 ? new AddressConnections(limits.maxConnectionsPerAddress) : null;
+  // Counted from admission until the TCP connection closes, whatever happens in between (a later
+  // refusal, a failed handshake, the WebSocket's end): 'close' comes exactly once.
+  function releaseAddress(this: Duplex & { [ADDRESS]?: string }): void {
+    if (this[ADDRESS] !== undefined) perAddress!.release(this[ADDRESS]);
+  }
+
   // One handler for every socket, removed once ws has added its own: a closure per connection
   // would live as long as the connection does.
   const upgradeSocketError = (err: Error) => opts.log.debug({ err }, 'upgrade socket error');
@@ -71,6 +92,22 @@ export function createServer(opts: ServerOptions): http.Server {
   const upgrade = async (req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/ws') return refuse(socket, 404, 'not found: the WebSocket endpoint is /ws');
+    if (handshakes || perAddress) {
+      const address = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], trusted);
+      if (handshakes && !handshakes.take(address)) {
+        opts.metrics.addressLimitRefusals.inc({ limit: 'handshake_rate' });
+        return refuse(socket, 429, 'too many connection attempts from your address: retry with backoff');
+      }
+      if (perAddress) {
+        if (socket.destroyed) return;
+        if (!perAddress.tryAdd(address)) {
+          opts.metrics.addressLimitRefusals.inc({ limit: 'connections' });
+          return refuse(socket, 429, `too many connections from your address (at most ${perAddress.max} per worker): close one first`);
+        }
+        (socket as Duplex & { [ADDRESS]?: string })[ADDRESS] = address;
+        socket.on('close', releaseAddress);
+      }
+    }
     const node = opts.node();
     if (!node || node.draining || !opts.readiness().ready) return refuse(socket, 503, 'not ready: try again shortly');
     if (node.connectionCount >= opts.maxConnections) return refuse(socket, 503, 'this worker is full: try again shortly');
@@ -140,6 +177,9 @@ export function createServer(opts: ServerOptions): http.Server {
   });
   return server;
 }
+
+/** The client address a socket was counted under, for the per-address connection limit. */
+const ADDRESS = Symbol('chatfabric.clientAddress');
 
 function respond(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'Content-Type': 'application/json' });

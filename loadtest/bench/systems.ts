@@ -223,6 +223,14 @@ async function startChatfabric(name: 'chatfabric' | 'chatfabric-nginx', env: Rec
       // pm2-cluster.ts picks values for tests; the benchmark runs what users run.
       LOG_LEVEL: String(schema.log.level.default),
       DRAIN_TIMEOUT_MS: String(schema.drain.timeoutMs.default),
+      // Except the per-address limits, nginx's and the workers': the generators stand for many
+      // users on few loopback addresses (250 connections per address) and open hundreds per
+      // address per second in connect storms, so the limits would refuse them and measure
+      // nothing but the limiter.
+      CHATFABRIC_CONN_PER_ADDRESS: '0',
+      CHATFABRIC_HANDSHAKES_PER_SEC: '0',
+      MAX_CONNECTIONS_PER_ADDRESS: '0',
+      HANDSHAKE_RATE_PER_SEC: '0',
       ...env,
     },
   });

@@ -55,6 +55,10 @@ describe('defaults', () => {
       maxBufferedBytes: 1024 * 1024,
       maxQueuedBytes: 16 * 1024 * 1024,
       maxConnections: 15000,
+      maxConnectionsPerAddress: 1000,
+      handshakeRatePerSec: 50,
+      handshakeBurst: 100,
+      trustedProxies: ['127.0.0.1', '::1'],
     });
     expect(c.ws).toEqual({ pingIntervalMs: 25000, roomLingerMs: 1000, allowedOrigins: '' });
     expect(c.auth).toEqual({
