@@ -49,7 +49,10 @@ describe('terminal client under tmux (PM2 + nginx)', () => {
     await shows('two', 'as uma');
 
     await type('one', '/join tuiroom');
+    await shows('one', 'you are in tuiroom');
     await type('two', '/join tuiroom');
+    // Both must be in the room before tom speaks: "uma joined" alone may be her join of global.
+    await shows('two', 'you are in tuiroom');
     await shows('one', 'uma joined');
     await type('one', 'hello uma ✓');
     await shows('two', 'hello uma ✓');
