@@ -24,13 +24,21 @@ export interface Backends {
   close(): Promise<void>;
 }
 
-/** Single-process mode: everything in memory, no servers. */
-export function memoryBackends(config: ConfigShape): Backends {
+/** How a worker's broker validates and counts what arrives (broker/inbound.ts). */
+function inboundOptions(config: ConfigShape, metrics?: Metrics) {
   return {
-    broker: new MemoryBus().broker(config.worker.id),
+    limits: { maxTextLength: config.limits.maxMessageLength },
+    onDrop: (reason: string, source: string) => metrics?.brokerDropped.inc({ reason, source }),
+  };
+}
+
+/** Single-process mode: everything in memory, no servers. */
+export function memoryBackends(config: ConfigShape, metrics?: Metrics, log?: Logger): Backends {
+  return {
+    broker: new MemoryBus().broker(config.worker.id, { ...inboundOptions(config, metrics), log }),
     presence: new MemoryPresence({ ttlMs: config.presence.ttlMs }),
     history: new MemoryHistory({ size: config.history.size, idleTtlMs: config.history.idleTtlSec * 1000 }),
-    healthy: () => ({ nats: true, redis: true }),
+    healthy: () => ({ nats: true, redis: true, subscriptions: true }),
     close: async () => undefined,
   };
 }
@@ -79,6 +87,7 @@ export async function fabricBackends(config: ConfigShape, log: Logger, metrics: 
     requestTimeoutMs: config.nats.requestTimeoutMs,
     log,
     onStatus: (s) => metrics.natsConnected.set(s === 'connected' ? 1 : 0),
+    inbound: inboundOptions(config, metrics),
   });
   // Ready only once direct messages can find this worker.
   await Promise.all([redisReady, broker.ready()]);
@@ -88,7 +97,7 @@ export async function fabricBackends(config: ConfigShape, log: Logger, metrics: 
     broker,
     presence: new RedisPresence(redis, { prefix, ttlMs: config.presence.ttlMs }),
     history: new RedisHistory(redis, { prefix, size: config.history.size, idleTtlMs: config.history.idleTtlSec * 1000 }),
-    healthy: () => ({ nats: broker.status === 'connected', redis: redis.status === 'ready' }),
+    healthy: () => ({ nats: broker.status === 'connected', redis: redis.status === 'ready', subscriptions: broker.lostSubscriptions().length === 0 }),
     close: async () => {
       await broker.close();
       await redis.quit().catch(() => redis.disconnect());
