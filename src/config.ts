@@ -189,6 +189,18 @@ export const schema = {
       default: 7 * 24 * 3600,
       env: 'HISTORY_IDLE_TTL_SEC',
     },
+    maxBytes: {
+      doc: 'Bytes of history kept per room (UTF-8 of each message\'s sender, text and time); the oldest messages go first.',
+      format: 'positive-int',
+      default: 128 * 1024,
+      env: 'HISTORY_MAX_BYTES',
+    },
+    maxRooms: {
+      doc: 'Rooms that keep history at once; beyond it the least recently written room loses its history.',
+      format: 'positive-int',
+      default: 1000,
+      env: 'HISTORY_MAX_ROOMS',
+    },
   },
   limits: {
     maxFrameBytes: {
@@ -291,7 +303,7 @@ export interface ConfigShape {
   nats: { url: string; subjectPrefix: string; requestTimeoutMs: number };
   redis: { url: string; keyPrefix: string; commandTimeoutMs: number };
   presence: { heartbeatMs: number; ttlMs: number; reapIntervalMs: number; noticeMs: number; summaryAbove: number; summaryMs: number; listMax: number };
-  history: { size: number; onJoin: number; idleTtlSec: number };
+  history: { size: number; onJoin: number; idleTtlSec: number; maxBytes: number; maxRooms: number };
   limits: {
     maxFrameBytes: number;
     maxPayloadBytes: number;

@@ -7,7 +7,7 @@ import type { Broker } from './broker/types';
 import { natsServers, type ConfigShape } from './config';
 import { MemoryHistory } from './history/memory';
 import { RedisHistory } from './history/redis';
-import type { History } from './history/types';
+import type { History, HistoryOptions } from './history/types';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
 import { MemoryPresence } from './presence/memory';
@@ -32,12 +32,17 @@ function inboundOptions(config: ConfigShape, metrics?: Metrics) {
   };
 }
 
+function historyOptions(config: ConfigShape): HistoryOptions {
+  const { size, idleTtlSec, maxBytes, maxRooms } = config.history;
+  return { size, idleTtlMs: idleTtlSec * 1000, maxBytes, maxRooms };
+}
+
 /** Single-process mode: everything in memory, no servers. */
 export function memoryBackends(config: ConfigShape, metrics?: Metrics, log?: Logger): Backends {
   return {
     broker: new MemoryBus().broker(config.worker.id, { ...inboundOptions(config, metrics), log }),
     presence: new MemoryPresence({ ttlMs: config.presence.ttlMs }),
-    history: new MemoryHistory({ size: config.history.size, idleTtlMs: config.history.idleTtlSec * 1000 }),
+    history: new MemoryHistory(historyOptions(config)),
     healthy: () => ({ nats: true, redis: true, subscriptions: true }),
     close: async () => undefined,
   };
@@ -96,7 +101,7 @@ export async function fabricBackends(config: ConfigShape, log: Logger, metrics: 
   return {
     broker,
     presence: new RedisPresence(redis, { prefix, ttlMs: config.presence.ttlMs }),
-    history: new RedisHistory(redis, { prefix, size: config.history.size, idleTtlMs: config.history.idleTtlSec * 1000 }),
+    history: new RedisHistory(redis, { prefix, ...historyOptions(config) }),
     healthy: () => ({ nats: broker.status === 'connected', redis: redis.status === 'ready', subscriptions: broker.lostSubscriptions().length === 0 }),
     close: async () => {
       await broker.close();
