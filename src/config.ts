@@ -55,6 +55,8 @@ convict.addFormat({
     for (const part of v.split(',')) {
       const url = new URL(part.trim().includes('://') ? part.trim() : `nats://${part.trim()}`);
       if (!url.hostname) throw new Error(`"${part}" has no host`);
+      // The NATS client ignores credentials in a URL; refusing them beats an "Authorization Violation".
+      if (url.username || url.password) throw new Error('must not hold credentials: set NATS_USER and NATS_PASSWORD');
     }
   },
 });
@@ -114,6 +116,19 @@ export const schema = {
       format: 'positive-int',
       default: 2000,
       env: 'NATS_REQUEST_TIMEOUT_MS',
+    },
+    user: {
+      doc: 'User name the worker authenticates with to NATS; empty: no authentication.',
+      format: String,
+      default: '',
+      env: 'NATS_USER',
+    },
+    password: {
+      doc: 'Password of nats.user. Never logged.',
+      format: String,
+      default: '',
+      env: 'NATS_PASSWORD',
+      sensitive: true,
     },
   },
   redis: {
@@ -300,7 +315,7 @@ export interface ConfigShape {
   host: string;
   port: number;
   worker: { portBase: number; id: string; shard: string };
-  nats: { url: string; subjectPrefix: string; requestTimeoutMs: number };
+  nats: { url: string; subjectPrefix: string; requestTimeoutMs: number; user: string; password: string };
   redis: { url: string; keyPrefix: string; commandTimeoutMs: number };
   presence: { heartbeatMs: number; ttlMs: number; reapIntervalMs: number; noticeMs: number; summaryAbove: number; summaryMs: number; listMax: number };
   history: { size: number; onJoin: number; idleTtlSec: number; maxBytes: number; maxRooms: number };
@@ -349,6 +364,9 @@ export function loadConfig(opts: { env?: NodeJS.ProcessEnv; args?: string[] } = 
     throw new ConfigError(
       `invalid configuration: presence.ttlMs (PRESENCE_TTL_MS=${config.presence.ttlMs}) must be greater than presence.heartbeatMs (PRESENCE_HEARTBEAT_MS=${config.presence.heartbeatMs})`,
     );
+  }
+  if (config.nats.password && !config.nats.user) {
+    throw new ConfigError('invalid configuration: nats.password (NATS_PASSWORD) is set but nats.user (NATS_USER) is empty');
   }
   if (config.limits.maxFrameBytes > config.limits.maxPayloadBytes) {
     throw new ConfigError('invalid configuration: limits.maxFrameBytes must not exceed limits.maxPayloadBytes');

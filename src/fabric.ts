@@ -117,6 +117,7 @@ async function connectNats(config: ConfigShape, log: Logger, signal: AbortSignal
     try {
       const nc = await connect({
         servers,
+        ...(config.nats.user && { user: config.nats.user, pass: config.nats.password }),
         name: `chatfabric-${config.worker.id}`,
         timeout: 2000,
         maxReconnectAttempts: -1,
