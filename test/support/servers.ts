@@ -139,16 +139,24 @@ export async function startNats(opts: { port?: number; extraArgs?: string[]; nam
   };
 }
 
-/** Starts redis-server on a free loopback port with no persistence; retries if the port was taken meanwhile. */
-export async function startRedis(opts: { port?: number } = {}): Promise<ServerHandle> {
+/**
+ * Starts redis-server on a free loopback port with no persistence; retries if the port was taken
+ * meanwhile. `password` goes into a configuration file (as the embedded server's does, so it
+ * never shows in the process list) and into the handle's url; `maxmemory` sets the limit, with
+ * the policy `noeviction`.
+ */
+export async function startRedis(opts: { port?: number; password?: string; maxmemory?: string } = {}): Promise<ServerHandle> {
   for (let attempt = 0; ; attempt++) {
     const port = opts.port ?? (await freePort());
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cf-redis-'));
-    const proc = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
+    if (opts.password !== undefined) {
+      const conf = path.join(dir, 'redis.conf');
+      writeFileSync(conf, `requirepass ${opts.password}\n`, { mode: 0o600 });
+      args.unshift(conf);
+    }
+    if (opts.maxmemory) args.push('--maxmemory', opts.maxmemory, '--maxmemory-policy', 'noeviction');
+    const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     proc.stdout!.on('data', (d) => (out = (out + d).slice(-4000)));
     try {
@@ -160,7 +168,8 @@ export async function startRedis(opts: { port?: number } = {}): Promise<ServerHa
         10_000,
         `redis-server on ${port}`,
       );
-      return handle(proc, `redis://127.0.0.1:${port}`, port, dir);
+      const auth = opts.password === undefined ? '' : `:${encodeURIComponent(opts.password)}@`;
+      return handle(proc, `redis://${auth}127.0.0.1:${port}`, port, dir);
     } catch (err) {
       proc.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
