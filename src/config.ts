@@ -104,6 +104,8 @@ export const schema = {
       format: 'url-list',
       default: 'nats://127.0.0.1:4222',
       env: 'NATS_URL',
+      // Errors leave the value out: a URL can carry a password, and they end up in logs.
+      sensitive: true,
     },
     subjectPrefix: {
       doc: 'First token of every subject chatfabric uses (rooms: <prefix>.room.<room>).',
@@ -132,7 +134,7 @@ export const schema = {
     },
   },
   redis: {
-    url: { doc: 'Redis server URL.', format: 'redis-url', default: 'redis://127.0.0.1:6379', env: 'REDIS_URL' },
+    url: { doc: 'Redis server URL; a password goes in it (redis://:password@host:port).', format: 'redis-url', default: 'redis://127.0.0.1:6379', env: 'REDIS_URL', sensitive: true },
     keyPrefix: {
       doc: 'Prefix of every Redis key chatfabric writes, so several deployments can share one Redis.',
       format: String,

@@ -285,6 +285,12 @@ describe('invalid values', () => {
     expect(load({ MAX_FRAME_BYTES: '4096', MAX_PAYLOAD_BYTES: '4096' }).limits.maxFrameBytes).toBe(4096);
   });
 
+  it('never repeats a URL or password in an error: they can hold secrets and errors reach log files', () => {
+    expect(configError({ REDIS_URL: 'http://:hunter2@x' }).message).not.toContain('hunter2');
+    expect(configError({ NATS_URL: 'nats://cf:hunter2@x' }).message).not.toContain('hunter2');
+    expect(configError({ NATS_PASSWORD: 'hunter2' }).message).not.toContain('hunter2');
+  });
+
   it('lists every bad option at once', () => {
     const err = configError({ PORT: 'abc', LOG_LEVEL: 'loud' });
     expect(err.message).toMatch(/\bport\b/);
