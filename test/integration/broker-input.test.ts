@@ -147,26 +147,27 @@ describe('garbage published into the fabric', () => {
 describe('a subscription that ends under a worker', () => {
   const prefix = uniquePrefix('subgone');
   const password = 'subgone-test-password-1234';
+  // The permissions docs/operations.md suggests for an external server, plus the deny list.
+  const allow = JSON.stringify([`${prefix}.>`, '_INBOX.>']);
   const config = (deny: string[]) => `
 authorization {
   users = [
-    { user: cfworker, password: "${password}", permissions: { subscribe: { allow: [">"], deny: ${JSON.stringify(deny)} }, publish: { allow: [">"] } } }
+    { user: cfworker, password: "${password}", permissions: { subscribe: { allow: ${allow}, deny: ${JSON.stringify(deny)} }, publish: { allow: ${allow} } } }
   ]
 }
 `;
   let nats: NatsHandle;
   let w: WorkerHandle;
+  let other: WorkerHandle;
   const clients: TestClient[] = [];
 
   beforeAll(async () => {
     nats = await startNats({ config: config([]) });
-    w = await startWorker({
-      natsUrl: nats.url,
-      redisUrl: inject('redisUrl'),
-      prefix,
-      id: 'subgone',
-      env: { NATS_USER: 'cfworker', NATS_PASSWORD: password },
-    });
+    const env = { NATS_USER: 'cfworker', NATS_PASSWORD: password };
+    [w, other] = await Promise.all([
+      startWorker({ natsUrl: nats.url, redisUrl: inject('redisUrl'), prefix, id: 'subgone', env }),
+      startWorker({ natsUrl: nats.url, redisUrl: inject('redisUrl'), prefix, id: 'subgone2', env }),
+    ]);
   });
 
   afterEach((ctx) => {
@@ -175,7 +176,7 @@ authorization {
 
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close()));
-    await w?.stop();
+    await Promise.all([w?.stop(), other?.stop()]);
     await nats?.stop();
   });
 
@@ -184,9 +185,19 @@ authorization {
     return { status: r.status, body: (await r.json()) as Record<string, unknown> };
   };
 
-  it('goes not ready when the server ends a room subscription, and ready again once the room is given up', async () => {
+  it('works with only its own subjects allowed: rooms and direct messages across workers', async () => {
     const alice = await connectV1(w.wsUrl, 'alice');
-    clients.push(alice);
+    const zoe = await connectV1(other.wsUrl, 'zoe');
+    clients.push(alice, zoe);
+    await alice.request({ type: 'message', text: 'hello zoe', ref: 'h' }, (f) => f.type === 'ack');
+    await zoe.waitFor((f) => f.type === 'message' && f.text === 'hello zoe');
+    const ack = await zoe.request({ type: 'direct', to: 'alice', text: 'hi alice', ref: 'd' }, (f) => f.ref === 'd');
+    expect(ack.type).toBe('ack');
+    await alice.waitFor((f) => f.type === 'direct' && f.text === 'hi alice');
+  });
+
+  it('goes not ready when the server ends a room subscription, and ready again once the room is given up', async () => {
+    const alice = clients[0];
     await expect(readyz()).resolves.toMatchObject({ status: 200, body: { subscriptions: true, nats: true } });
     // The server withdraws the worker's permission to the room's subject and drops the subscription.
     await nats.reload(config([`${prefix}.room.global`]));
@@ -208,6 +219,6 @@ authorization {
     clients.push(bob);
     await alice.request({ type: 'message', text: 'global works again', ref: 'm' }, (f) => f.type === 'ack');
     await bob.waitFor((f) => f.type === 'message' && f.text === 'global works again');
-    expect(w.logs.join('\n')).not.toContain(password);
+    for (const x of [w, other]) expect(x.logs.join('\n')).not.toContain(password);
   });
 });
