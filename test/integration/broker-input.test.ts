@@ -108,6 +108,7 @@ describe('garbage published into the fabric', () => {
     const roomCount = roomGarbage.length + 1;
     for (const w of [a, b]) {
       await waitUntil(async () => total(await metrics(w), DROPPED, 'source="room"') >= roomCount, 10_000, `${w.id} to count the room garbage`);
+      if (w === a) console.log(`[broker-input] ${w.id}: ${roomCount} room and ${userGarbage.length} route events dropped and counted; ${(await metrics(w)).split('\n').filter((l) => l.startsWith(DROPPED)).join('; ')}`);
       const m = await metrics(w);
       expect(total(m, DROPPED, 'source="room"')).toBe(roomCount);
       expect(total(m, DROPPED, 'source="worker"')).toBe(userGarbage.length);
@@ -200,8 +201,10 @@ authorization {
     const alice = clients[0];
     await expect(readyz()).resolves.toMatchObject({ status: 200, body: { subscriptions: true, nats: true } });
     // The server withdraws the worker's permission to the room's subject and drops the subscription.
+    const withdrawn = performance.now();
     await nats.reload(config([`${prefix}.room.global`]));
     await waitUntil(async () => (await readyz()).status === 503, 10_000, '/readyz to answer 503');
+    const notReadyMs = performance.now() - withdrawn;
     expect(await readyz()).toEqual({
       status: 503,
       body: { status: 'not ready', worker: 'subgone', nats: true, redis: true, subscriptions: false, draining: false },
@@ -212,8 +215,13 @@ authorization {
 
     // The worker gives the room up when its last member leaves: the lost subscription no longer matters.
     await nats.reload(config([]));
+    const givenUp = performance.now();
     await alice.request({ type: 'join', room: 'elsewhere', ref: 'j' }, (f) => f.type === 'history' && f.ref === 'j');
     await waitUntil(async () => (await readyz()).status === 200, 10_000, '/readyz to answer 200 again');
+    console.log(
+      `[broker-input] /readyz 503 ${notReadyMs.toFixed(0)} ms after the server withdrew the subscription (reload included); ` +
+        `200 again ${(performance.now() - givenUp).toFixed(0)} ms after the last member left the room (ROOM_LINGER_MS 100)`,
+    );
     await alice.request({ type: 'leave', ref: 'l' }, (f) => f.type === 'history' && f.ref === 'l');
     const bob = await connectV1(w.wsUrl, 'bob');
     clients.push(bob);
