@@ -46,9 +46,11 @@ len = len + 1
 bytes = bytes + #ARGV[3] + #ARGV[4] + #ARGV[5]
 -- Oldest first while over either bound; the newest entry always stays.
 if len > size or (bytes > maxBytes and len > 1) then
-  local keep, drop, cursor = nil, 0, '-'
+  -- Read only about as many entries as go: usually one, past the count bound by one message.
+  local keep, drop, cursor, count = nil, 0, '-', math.max(len - size, 1) + 1
   while not keep do
-    local batch = redis.call('XRANGE', KEYS[1], cursor, '+', 'COUNT', 100)
+    local batch = redis.call('XRANGE', KEYS[1], cursor, '+', 'COUNT', count)
+    count = math.min(count * 2, 256)
     for _, e in ipairs(batch) do
       if drop < len - 1 and (len - drop > size or bytes > maxBytes) then
         bytes = bytes - cost(e[2])
