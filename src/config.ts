@@ -209,7 +209,7 @@ export const schema = {
     maxBytes: {
       doc: 'Bytes of history kept per room (UTF-8 of each message\'s sender, text and time); the oldest messages go first.',
       format: 'positive-int',
-      default: 128 * 1024,
+      default: 64 * 1024,
       env: 'HISTORY_MAX_BYTES',
     },
     maxRooms: {

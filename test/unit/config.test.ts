@@ -43,7 +43,7 @@ describe('defaults', () => {
     expect(c.nats).toEqual({ url: 'nats://127.0.0.1:4222', subjectPrefix: 'chatfabric', requestTimeoutMs: 2000, user: '', password: '' });
     expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'chatfabric:', commandTimeoutMs: 2000 });
     expect(c.presence).toEqual({ heartbeatMs: 5000, ttlMs: 15000, reapIntervalMs: 1000, noticeMs: 200, summaryAbove: 50, summaryMs: 5000, listMax: 100 });
-    expect(c.history).toEqual({ size: 1000, onJoin: 50, idleTtlSec: 7 * 24 * 3600, maxBytes: 128 * 1024, maxRooms: 1000 });
+    expect(c.history).toEqual({ size: 1000, onJoin: 50, idleTtlSec: 7 * 24 * 3600, maxBytes: 64 * 1024, maxRooms: 1000 });
     expect(c.limits).toEqual({
       maxFrameBytes: 16 * 1024,
       maxPayloadBytes: 1024 * 1024,
