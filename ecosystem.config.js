@@ -10,8 +10,10 @@ const s = cluster.settings();
 const d = cluster.dirs(s);
 cluster.writeNginxConf(s, cluster.workerPorts(s, s.workers));
 
+// Embedded servers only accept the credentials generated for this run directory.
+const secrets = s.natsUrl && s.redisUrl ? null : cluster.secrets(s);
 const natsUrl = s.natsUrl || `nats://127.0.0.1:${s.natsPort}`;
-const redisUrl = s.redisUrl || `redis://127.0.0.1:${s.redisPort}`;
+const redisUrl = s.redisUrl || `redis://:${secrets.redisPassword}@127.0.0.1:${s.redisPort}`;
 const log = (name) => ({ out_file: path.join(d.logs, `${name}.out.log`), error_file: path.join(d.logs, `${name}.err.log`) });
 const server = { interpreter: 'none', autorestart: true, max_restarts: 50, restart_delay: 500, merge_logs: true };
 
@@ -20,7 +22,7 @@ if (!s.natsUrl) {
   apps.push({
     name: `${s.name}-nats`,
     script: cluster.binary('nats-server'),
-    args: ['-a', '127.0.0.1', '-p', String(s.natsPort), '-m', String(s.natsMonitorPort), '-n', `${s.name}-nats`],
+    args: ['-c', secrets.natsConf, '-a', '127.0.0.1', '-p', String(s.natsPort), '-m', String(s.natsMonitorPort), '-n', `${s.name}-nats`],
     ...server,
     ...log('nats'),
   });
@@ -29,7 +31,13 @@ if (!s.redisUrl) {
   apps.push({
     name: `${s.name}-redis`,
     script: cluster.binary('redis-server'),
-    args: ['--bind', '127.0.0.1', '--port', String(s.redisPort), '--dir', d.redis, '--save', '60 1', '--appendonly', 'no'],
+    // The configuration file (its password) first, as redis-server requires; noeviction: at
+    // maxmemory writes fail with an error instead of presence claims vanishing silently.
+    args: [
+      secrets.redisConf,
+      ...['--bind', '127.0.0.1', '--port', String(s.redisPort), '--dir', d.redis, '--save', '60 1', '--appendonly', 'no'],
+      ...['--maxmemory', s.redisMaxMemory, '--maxmemory-policy', 'noeviction'],
+    ],
     ...server,
     ...log('redis'),
   });
@@ -54,6 +62,7 @@ apps.push({
     HOST: '127.0.0.1',
     WORKER_PORT_BASE: String(s.workerPortBase),
     NATS_URL: natsUrl,
+    ...(!s.natsUrl && { NATS_USER: secrets.natsUser, NATS_PASSWORD: secrets.natsPassword }),
     REDIS_URL: redisUrl,
     DRAIN_TIMEOUT_MS: String(s.drainMs),
     ALLOWED_ORIGINS: s.allowedOrigins,

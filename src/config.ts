@@ -76,6 +76,8 @@ convict.addFormat({
     for (const part of v.split(',')) {
       const url = new URL(part.trim().includes('://') ? part.trim() : `nats://${part.trim()}`);
       if (!url.hostname) throw new Error(`"${part}" has no host`);
+      // The NATS client ignores credentials in a URL; refusing them beats an "Authorization Violation".
+      if (url.username || url.password) throw new Error('must not hold credentials: set NATS_USER and NATS_PASSWORD');
     }
   },
 });
@@ -150,6 +152,8 @@ export const schema = {
       format: 'url-list',
       default: 'nats://127.0.0.1:4222',
       env: 'NATS_URL',
+      // Errors leave the value out: a URL can carry a password, and they end up in logs.
+      sensitive: true,
     },
     subjectPrefix: {
       doc: 'First token of every subject chatfabric uses (rooms: <prefix>.room.<room>).',
@@ -163,9 +167,22 @@ export const schema = {
       default: 2000,
       env: 'NATS_REQUEST_TIMEOUT_MS',
     },
+    user: {
+      doc: 'User name the worker authenticates with to NATS; empty: no authentication.',
+      format: String,
+      default: '',
+      env: 'NATS_USER',
+    },
+    password: {
+      doc: 'Password of nats.user. Never logged.',
+      format: String,
+      default: '',
+      env: 'NATS_PASSWORD',
+      sensitive: true,
+    },
   },
   redis: {
-    url: { doc: 'Redis server URL.', format: 'redis-url', default: 'redis://127.0.0.1:6379', env: 'REDIS_URL' },
+    url: { doc: 'Redis server URL; a password goes in it (redis://:password@host:port).', format: 'redis-url', default: 'redis://127.0.0.1:6379', env: 'REDIS_URL', sensitive: true },
     keyPrefix: {
       doc: 'Prefix of every Redis key chatfabric writes, so several deployments can share one Redis.',
       format: String,
@@ -236,6 +253,18 @@ export const schema = {
       format: 'positive-int',
       default: 7 * 24 * 3600,
       env: 'HISTORY_IDLE_TTL_SEC',
+    },
+    maxBytes: {
+      doc: 'Bytes of history kept per room (UTF-8 of each message\'s sender, text and time); the oldest messages go first.',
+      format: 'positive-int',
+      default: 64 * 1024,
+      env: 'HISTORY_MAX_BYTES',
+    },
+    maxRooms: {
+      doc: 'Rooms that keep history at once; beyond it the least recently written room loses its history.',
+      format: 'positive-int',
+      default: 1000,
+      env: 'HISTORY_MAX_ROOMS',
     },
   },
   limits: {
@@ -433,10 +462,10 @@ export interface ConfigShape {
   host: string;
   port: number;
   worker: { portBase: number; id: string; shard: string };
-  nats: { url: string; subjectPrefix: string; requestTimeoutMs: number };
+  nats: { url: string; subjectPrefix: string; requestTimeoutMs: number; user: string; password: string };
   redis: { url: string; keyPrefix: string; commandTimeoutMs: number };
   presence: { heartbeatMs: number; ttlMs: number; reapIntervalMs: number; noticeMs: number; summaryAbove: number; summaryMs: number; listMax: number };
-  history: { size: number; onJoin: number; idleTtlSec: number };
+  history: { size: number; onJoin: number; idleTtlSec: number; maxBytes: number; maxRooms: number };
   limits: {
     maxFrameBytes: number;
     maxPayloadBytes: number;
@@ -500,6 +529,9 @@ export function loadConfig(opts: { env?: NodeJS.ProcessEnv; args?: string[] } = 
     throw new ConfigError(
       `invalid configuration: presence.ttlMs (PRESENCE_TTL_MS=${config.presence.ttlMs}) must be greater than presence.heartbeatMs (PRESENCE_HEARTBEAT_MS=${config.presence.heartbeatMs})`,
     );
+  }
+  if (config.nats.password && !config.nats.user) {
+    throw new ConfigError('invalid configuration: nats.password (NATS_PASSWORD) is set but nats.user (NATS_USER) is empty');
   }
   if (config.limits.maxFrameBytes > config.limits.maxPayloadBytes) {
     throw new ConfigError('invalid configuration: limits.maxFrameBytes must not exceed limits.maxPayloadBytes');

@@ -7,7 +7,7 @@ import type { Broker } from './broker/types';
 import { natsServers, type ConfigShape } from './config';
 import { MemoryHistory } from './history/memory';
 import { RedisHistory } from './history/redis';
-import type { History } from './history/types';
+import type { History, HistoryOptions } from './history/types';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
 import { MemoryPresence } from './presence/memory';
@@ -24,13 +24,26 @@ export interface Backends {
   close(): Promise<void>;
 }
 
-/** Single-process mode: everything in memory, no servers. */
-export function memoryBackends(config: ConfigShape): Backends {
+/** How a worker's broker validates and counts what arrives (broker/inbound.ts). */
+function inboundOptions(config: ConfigShape, metrics?: Metrics) {
   return {
-    broker: new MemoryBus().broker(config.worker.id),
+    limits: { maxTextLength: config.limits.maxMessageLength },
+    onDrop: (reason: string, source: string) => metrics?.brokerDropped.inc({ reason, source }),
+  };
+}
+
+function historyOptions(config: ConfigShape): HistoryOptions {
+  const { size, idleTtlSec, maxBytes, maxRooms } = config.history;
+  return { size, idleTtlMs: idleTtlSec * 1000, maxBytes, maxRooms };
+}
+
+/** Single-process mode: everything in memory, no servers. */
+export function memoryBackends(config: ConfigShape, metrics?: Metrics, log?: Logger): Backends {
+  return {
+    broker: new MemoryBus().broker(config.worker.id, { ...inboundOptions(config, metrics), log }),
     presence: new MemoryPresence({ ttlMs: config.presence.ttlMs }),
-    history: new MemoryHistory({ size: config.history.size, idleTtlMs: config.history.idleTtlSec * 1000 }),
-    healthy: () => ({ nats: true, redis: true }),
+    history: new MemoryHistory(historyOptions(config)),
+    healthy: () => ({ nats: true, redis: true, subscriptions: true }),
     close: async () => undefined,
   };
 }
@@ -79,6 +92,7 @@ export async function fabricBackends(config: ConfigShape, log: Logger, metrics: 
     requestTimeoutMs: config.nats.requestTimeoutMs,
     log,
     onStatus: (s) => metrics.natsConnected.set(s === 'connected' ? 1 : 0),
+    inbound: inboundOptions(config, metrics),
   });
   // Ready only once direct messages can find this worker.
   await Promise.all([redisReady, broker.ready()]);
@@ -87,8 +101,8 @@ export async function fabricBackends(config: ConfigShape, log: Logger, metrics: 
   return {
     broker,
     presence: new RedisPresence(redis, { prefix, ttlMs: config.presence.ttlMs }),
-    history: new RedisHistory(redis, { prefix, size: config.history.size, idleTtlMs: config.history.idleTtlSec * 1000 }),
-    healthy: () => ({ nats: broker.status === 'connected', redis: redis.status === 'ready' }),
+    history: new RedisHistory(redis, { prefix, ...historyOptions(config) }),
+    healthy: () => ({ nats: broker.status === 'connected', redis: redis.status === 'ready', subscriptions: broker.lostSubscriptions().length === 0 }),
     close: async () => {
       await broker.close();
       await redis.quit().catch(() => redis.disconnect());
@@ -103,6 +117,7 @@ async function connectNats(config: ConfigShape, log: Logger, signal: AbortSignal
     try {
       const nc = await connect({
         servers,
+        ...(config.nats.user && { user: config.nats.user, pass: config.nats.password }),
         name: `chatfabric-${config.worker.id}`,
         timeout: 2000,
         maxReconnectAttempts: -1,

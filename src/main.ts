@@ -42,8 +42,8 @@ async function main(): Promise<void> {
     allowedOrigins: allowedOrigins(config),
     node: () => node,
     readiness: () => {
-      const checks = backends ? backends.healthy() : { nats: false, redis: false };
-      return { ready: !!node && !stopping && checks.nats && checks.redis, checks: { ...checks, draining: stopping } };
+      const checks = backends ? backends.healthy() : { nats: false, redis: false, subscriptions: false };
+      return { ready: !!node && !stopping && Object.values(checks).every(Boolean), checks: { ...checks, draining: stopping } };
     },
   });
   server.on('error', (err) => {
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
   try {
-    backends = config.mode === 'memory' ? memoryBackends(config) : await fabricBackends(config, log, metrics, abort.signal);
+    backends = config.mode === 'memory' ? memoryBackends(config, metrics, log) : await fabricBackends(config, log, metrics, abort.signal);
   } catch (err) {
     if (abort.signal.aborted) return; // shutting down before we were up
     throw err;

@@ -22,6 +22,12 @@ export class Metrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+  readonly brokerDropped = new Counter({
+    name: 'chatfabric_broker_events_dropped_total',
+    help: 'Events from the broker dropped instead of handled (too_large, bad_json, invalid, handler_error), by reason and source (room subject or worker route)',
+    labelNames: ['reason', 'source'] as const,
+    registers: [this.registry],
+  });
   readonly deliveryLatency = new Histogram({
     name: 'chatfabric_delivery_latency_seconds',
     help: 'Time from a chat message being accepted by any worker to its fan-out on this worker',

@@ -263,7 +263,7 @@ async function startChatfabric(name: 'chatfabric' | 'chatfabric-nginx', env: Rec
       ? `chatfabric-nginx: ${workers} PM2 cluster workers + NATS + Redis, history on, clients through nginx (sticky by username)`
       : `chatfabric: ${workers} PM2 cluster workers + NATS + Redis, history on, clients straight to the workers`,
     dialect: 'chatfabric',
-    redisUrl: `redis://127.0.0.1:${cluster.redisPort}`,
+    redisUrl: cluster.redisUrl,
     endpoints: nginx
       ? [{ host: HOST, port: cluster.publicPort, path: '/ws' }]
       : cluster.workerPorts.map((port) => ({ host: HOST, port, path: '/ws' })),

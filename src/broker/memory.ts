@@ -1,4 +1,7 @@
+import { Inbound, type InboundOptions } from './inbound';
 import type { Broker, BrokerHandlers, BrokerStatus, RoomEvent, UserEvent } from './types';
+
+const enc = new TextEncoder();
 
 /**
  * An in-process fabric. Each MemoryBroker is one worker's view of it; several brokers made
@@ -9,24 +12,44 @@ export class MemoryBus {
   readonly workers = new Map<string, MemoryBroker>();
 
   /** The broker of worker `worker` (its route for user traffic). */
-  broker(worker: string): MemoryBroker {
-    return new MemoryBroker(this, worker);
+  broker(worker: string, opts?: InboundOptions): MemoryBroker {
+    return new MemoryBroker(this, worker, opts);
+  }
+
+  /**
+   * Raw bytes on a room, as anyone connected to a real fabric could publish them (tests of what
+   * workers do with garbage). Delivered like publish().
+   */
+  publishRaw(room: string, payload: Uint8Array): void {
+    const targets = [...(this.rooms.get(room) ?? [])];
+    queueMicrotask(() => {
+      for (const b of targets) b.receiveRoom(room, payload);
+    });
+  }
+
+  /** Raw bytes on a worker's route, as a request; resolves with what the worker answered. */
+  async sendRaw(worker: string, payload: Uint8Array): Promise<boolean> {
+    const target = this.workers.get(worker);
+    if (!target || target.status === 'closed') return false;
+    return target.receiveUser(payload);
   }
 }
 
 export class MemoryBroker implements Broker {
   status: BrokerStatus = 'connected';
-  private handlers: BrokerHandlers | null = null;
+  private readonly inbound: Inbound;
 
   constructor(
     private readonly bus: MemoryBus,
     readonly worker: string,
+    opts?: InboundOptions,
   ) {
+    this.inbound = new Inbound(opts);
     bus.workers.set(worker, this);
   }
 
   setHandlers(handlers: BrokerHandlers): void {
-    this.handlers = handlers;
+    this.inbound.handlers = handlers;
   }
 
   async watchRoom(room: string): Promise<void> {
@@ -40,20 +63,29 @@ export class MemoryBroker implements Broker {
 
   async publish(room: string, event: RoomEvent): Promise<void> {
     this.assertOpen();
-    // Serialise as NATS would, so subscribers never share an object with the publisher.
-    const payload = new TextEncoder().encode(JSON.stringify(event));
-    const targets = [...(this.bus.rooms.get(room) ?? [])];
-    // Delivery is asynchronous, as on a real fabric, but in publish order.
-    queueMicrotask(() => {
-      for (const b of targets) b.handlers?.onRoomEvent(room, JSON.parse(new TextDecoder().decode(payload)), payload);
-    });
+    // Serialise as NATS would, so subscribers never share an object with the publisher, and
+    // every subscriber validates what it decodes, as on NATS.
+    this.bus.publishRaw(room, enc.encode(JSON.stringify(event)));
   }
 
   async sendToWorker(worker: string, user: string, event: UserEvent): Promise<boolean> {
     this.assertOpen();
-    const target = this.bus.workers.get(worker);
-    if (!target || target.status === 'closed') return false;
-    return target.handlers?.onUserEvent(user, JSON.parse(JSON.stringify(event)) as UserEvent) ?? false;
+    return this.bus.sendRaw(worker, enc.encode(JSON.stringify({ user, event })));
+  }
+
+  /** An in-process subscription cannot end on its own. */
+  lostSubscriptions(): string[] {
+    return [];
+  }
+
+  /** @internal the bus delivering a room's payload */
+  receiveRoom(room: string, payload: Uint8Array): void {
+    this.inbound.room(room, payload);
+  }
+
+  /** @internal the bus delivering a request on this worker's route */
+  receiveUser(payload: Uint8Array): boolean {
+    return this.inbound.user(payload);
   }
 
   async close(): Promise<void> {

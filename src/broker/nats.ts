@@ -1,9 +1,9 @@
 import { ErrorCode, type NatsConnection, type Subscription } from 'nats';
 import type { Logger } from '../log';
+import { Inbound, type InboundOptions } from './inbound';
 import type { Broker, BrokerHandlers, BrokerStatus, RoomEvent, UserEvent } from './types';
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 const DELIVERED = enc.encode('1');
 const NOT_HERE = enc.encode('0');
 
@@ -19,30 +19,42 @@ export function routeToken(worker: string): string {
  * [A-Za-z0-9_-] and worker ids are base64url, so each is exactly one subject token.
  */
 export class NatsBroker implements Broker {
-  private handlers: BrokerHandlers | null = null;
+  private readonly inbound: Inbound;
   private readonly rooms = new Map<string, Subscription>();
   private readonly route: Subscription;
+  /** Watched rooms whose subscription ended without unwatchRoom, and "route" if the route did. */
+  private readonly lost = new Set<string>();
   private closing: Promise<void> | null = null;
   private state: BrokerStatus = 'connected';
 
   /** The connection is passed in; close() drains it. */
   constructor(
     private readonly nc: NatsConnection,
-    private readonly opts: { prefix: string; worker: string; requestTimeoutMs: number; log?: Logger; onStatus?: (s: BrokerStatus) => void },
+    private readonly opts: {
+      prefix: string;
+      worker: string;
+      requestTimeoutMs: number;
+      log?: Logger;
+      onStatus?: (s: BrokerStatus) => void;
+      /** Validation limits and the drop counter of what arrives (broker/inbound.ts). */
+      inbound?: Omit<InboundOptions, 'log'>;
+    },
   ) {
+    this.inbound = new Inbound({ ...opts.inbound, log: opts.log });
     this.route = nc.subscribe(this.routeSubject(opts.worker), {
       callback: (err, msg) => {
-        if (err) return this.opts.log?.error({ err }, 'worker route subscription failed');
-        let delivered = false;
+        // Nothing may throw out of a subscription callback: it would end the reader loop of the
+        // whole connection (every room, every worker route) without closing it.
         try {
-          const { user, event } = JSON.parse(dec.decode(msg.data)) as { user: string; event: UserEvent };
-          delivered = this.handlers?.onUserEvent(user, event) ?? false;
+          if (err) return this.opts.log?.error({ err }, 'worker route subscription failed');
+          const delivered = this.inbound.user(msg.data);
+          if (msg.reply) msg.respond(delivered ? DELIVERED : NOT_HERE);
         } catch (e) {
-          this.opts.log?.warn({ err: e }, 'dropped an undecodable user event');
+          this.opts.log?.warn({ err: e }, 'could not answer on the worker route');
         }
-        if (msg.reply) msg.respond(delivered ? DELIVERED : NOT_HERE);
       },
     });
+    this.onEnd(this.route, 'route', () => true);
     void this.watchStatus();
   }
 
@@ -60,24 +72,23 @@ export class NatsBroker implements Broker {
   }
 
   setHandlers(handlers: BrokerHandlers): void {
-    this.handlers = handlers;
+    this.inbound.handlers = handlers;
   }
 
   async watchRoom(room: string): Promise<void> {
     if (this.rooms.has(room)) return;
     const sub = this.nc.subscribe(`${this.opts.prefix}.room.${room}`, {
       callback: (err, msg) => {
-        if (err) return this.opts.log?.error({ err, room }, 'room subscription failed');
-        let event: RoomEvent;
         try {
-          event = JSON.parse(dec.decode(msg.data)) as RoomEvent;
+          if (err) return this.opts.log?.error({ err, room }, 'room subscription failed');
+          this.inbound.room(room, msg.data);
         } catch (e) {
-          return this.opts.log?.warn({ err: e, room }, 'dropped an undecodable room event');
+          this.opts.log?.warn({ err: e, room }, 'room event dropped');
         }
-        this.handlers?.onRoomEvent(room, event, msg.data);
       },
     });
     this.rooms.set(room, sub);
+    this.onEnd(sub, room, () => this.rooms.get(room) === sub);
     try {
       // The flush round trip proves the server has the subscription (or tells us it cannot).
       await this.flush();
@@ -86,11 +97,32 @@ export class NatsBroker implements Broker {
       this.rooms.delete(room);
       throw err;
     }
+    this.lost.delete(room);
   }
 
   async unwatchRoom(room: string): Promise<void> {
-    this.rooms.get(room)?.unsubscribe();
+    // Deleted first, so that the end of this subscription reads as asked for.
+    const sub = this.rooms.get(room);
     this.rooms.delete(room);
+    this.lost.delete(room);
+    sub?.unsubscribe();
+  }
+
+  lostSubscriptions(): string[] {
+    return [...this.lost];
+  }
+
+  /**
+   * Watches for a subscription ending while it is still wanted (`wanted`): the server withdrew a
+   * permission, say. Its events stop for good, so the worker must stop calling itself ready.
+   */
+  private onEnd(sub: Subscription, name: string, wanted: () => boolean): void {
+    void sub.closed.then(() => {
+      if (this.closing || this.nc.isClosed() || !wanted()) return;
+      if (name !== 'route') this.rooms.delete(name);
+      this.lost.add(name);
+      this.opts.log?.error({ subscription: name, subject: sub.getSubject() }, 'a NATS subscription ended unexpectedly; this worker is not ready');
+    });
   }
 
   async publish(room: string, event: RoomEvent): Promise<void> {

@@ -27,6 +27,10 @@ export type UserEvent =
   /** A newer connection with this user's session took over the name: close the old one. */
   | { kind: 'replaced'; by: string; room: string };
 
+/**
+ * Every event reaches a handler only after the broker validated it (broker/events.ts); a handler
+ * that throws costs that one event, never the subscription.
+ */
 export interface BrokerHandlers {
   /** Called once per event per worker; the worker fans it out to its local members. */
   onRoomEvent(room: string, event: RoomEvent, payload: Uint8Array): void;
@@ -55,6 +59,12 @@ export interface Broker {
    * false when that worker does not hold the user, or is gone.
    */
   sendToWorker(worker: string, user: string, event: UserEvent): Promise<boolean>;
+  /**
+   * Subscriptions (rooms still watched, or "route" for this worker's route) that ended without
+   * this worker asking, for example after the server withdrew a permission. Events for them no
+   * longer arrive, so the worker is not ready while this is not empty.
+   */
+  lostSubscriptions(): string[];
   /** Stops taking work, flushes what is in flight, and closes. Safe to call twice. */
   close(): Promise<void>;
 }

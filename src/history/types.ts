@@ -13,3 +13,20 @@ export interface History {
   since(room: string, afterId: number, recentLimit: number): Promise<HistoryBatch>;
   close(): Promise<void>;
 }
+
+/**
+ * The bounds of a history store. Oldest messages go first when a room passes `size` or
+ * `maxBytes` (the newest always stays); past `maxRooms`, the least recently written room loses
+ * its whole history, and its next message is numbered above every id it gave out before, so a
+ * client sees a gap, never an id used twice. Absent bounds are unbounded.
+ */
+export interface HistoryOptions {
+  /** Messages kept per room (history.size). */
+  size: number;
+  /** A room's history is forgotten this long after its last message (history.idleTtlSec). */
+  idleTtlMs: number;
+  /** UTF-8 bytes of sender, text and time kept per room (history.maxBytes). */
+  maxBytes?: number;
+  /** Rooms that keep history at once (history.maxRooms). */
+  maxRooms?: number;
+}

@@ -11,45 +11,71 @@
  */
 import { connect, type NatsConnection } from 'nats';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
+import type { DropReason } from '../../src/broker/events';
+import type { DropSource } from '../../src/broker/inbound';
 import { MemoryBus } from '../../src/broker/memory';
 import { NatsBroker } from '../../src/broker/nats';
 import type { Broker, RoomEvent, UserEvent } from '../../src/broker/types';
 import { uniquePrefix } from '../support/prefix';
+import { startNats, type NatsHandle } from '../support/servers';
+
+/** What a stranger on the fabric can do: put any bytes on a room or a worker's route. */
+interface Raw {
+  publish(room: string, data: Uint8Array): Promise<void>;
+  /** Resolves with whether the worker answered "delivered". */
+  request(worker: string, data: Uint8Array): Promise<boolean>;
+}
+
+type OnDrop = (worker: number, reason: DropReason, source: DropSource) => void;
 
 interface Fixture {
   name: string;
   /** `n` brokers on one fabric, as `n` workers would have: worker ids w1, w2, ... */
-  make(n: number): Promise<{ brokers: Broker[]; cleanup(): Promise<void> }>;
+  make(n: number, onDrop: OnDrop): Promise<{ brokers: Broker[]; raw: Raw; cleanup(): Promise<void> }>;
 }
+
+const enc = new TextEncoder();
 
 const fixtures: Fixture[] = [
   {
     name: 'MemoryBroker',
-    async make(n) {
+    async make(n, onDrop) {
       const bus = new MemoryBus();
-      const brokers = Array.from({ length: n }, (_, i) => bus.broker(`w${i + 1}`));
-      return { brokers, cleanup: async () => void (await Promise.all(brokers.map((b) => b.close()))) };
+      const brokers = Array.from({ length: n }, (_, i) => bus.broker(`w${i + 1}`, { onDrop: (reason, source) => onDrop(i, reason, source) }));
+      const raw: Raw = { publish: async (room, data) => bus.publishRaw(room, data), request: (worker, data) => bus.sendRaw(worker, data) };
+      return { brokers, raw, cleanup: async () => void (await Promise.all(brokers.map((b) => b.close()))) };
     },
   },
   {
     name: 'NatsBroker',
-    async make(n) {
+    async make(n, onDrop) {
       const prefix = uniquePrefix('broker');
       const conns: NatsConnection[] = [];
       try {
-        for (let i = 0; i < n; i++) conns.push(await connect({ servers: inject('natsUrl'), name: `contract-${prefix}-${i}` }));
+        for (let i = 0; i <= n; i++) conns.push(await connect({ servers: inject('natsUrl'), name: `contract-${prefix}-${i}` }));
       } catch (err) {
         await Promise.all(conns.map((c) => c.close()));
         throw err;
       }
-      const brokers = conns.map((nc, i) => new NatsBroker(nc, { prefix, worker: `w${i + 1}`, requestTimeoutMs: 1000 }));
+      const stranger = conns.pop()!;
+      const brokers = conns.map(
+        (nc, i) => new NatsBroker(nc, { prefix, worker: `w${i + 1}`, requestTimeoutMs: 1000, inbound: { onDrop: (reason, source) => onDrop(i, reason, source) } }),
+      );
       await Promise.all(brokers.map((b) => b.ready()));
+      const raw: Raw = {
+        publish: async (room, data) => stranger.publish(`${prefix}.room.${room}`, data),
+        request: async (worker, data) => {
+          const reply = await stranger.request(`${prefix}.worker.${Buffer.from(worker).toString('base64url')}`, data, { timeout: 2000 });
+          return new TextDecoder().decode(reply.data) === '1';
+        },
+      };
       return {
         brokers,
+        raw,
         cleanup: async () => {
           await Promise.all(brokers.map((b) => b.close()));
           // close() drains; make sure every socket is really gone even if a test closed nothing.
-          await Promise.all(conns.map((c) => (c.isClosed() ? undefined : c.close())));
+          await Promise.all([...conns, stranger].map((c) => (c.isClosed() ? undefined : c.close())));
         },
       };
     },
@@ -62,12 +88,19 @@ const FENCE = 'fence';
 class Recorder {
   readonly room: { room: string; event: RoomEvent; payload: Uint8Array }[] = [];
   readonly user: { user: string; event: UserEvent }[] = [];
+  readonly drops: string[] = [];
   here: (user: string) => boolean = () => true;
+  /** Called before an event is recorded; a throw stands for a handler bug. */
+  check: (event: RoomEvent | UserEvent) => void = () => undefined;
 
   constructor(readonly broker: Broker) {
     broker.setHandlers({
-      onRoomEvent: (room, event, payload) => void this.room.push({ room, event, payload }),
+      onRoomEvent: (room, event, payload) => {
+        this.check(event);
+        this.room.push({ room, event, payload });
+      },
       onUserEvent: (user, event) => {
+        this.check(event);
         this.user.push({ user, event });
         return this.here(user);
       },
@@ -117,11 +150,15 @@ describe.each(fixtures)('Broker contract: $name', (fx) => {
     cleanup = null;
   });
 
+  let raw: Raw;
+
   /** Three workers with recorders, all watching the fence room. */
   async function workers(n = 3): Promise<Recorder[]> {
-    const made = await fx.make(n);
+    let recs: Recorder[] = [];
+    const made = await fx.make(n, (i, reason, source) => recs[i].drops.push(`${reason} ${source}`));
     cleanup = made.cleanup;
-    const recs = made.brokers.map((b) => new Recorder(b));
+    raw = made.raw;
+    recs = made.brokers.map((b) => new Recorder(b));
     for (const r of recs) await r.broker.watchRoom(FENCE);
     return recs;
   }
@@ -218,7 +255,8 @@ describe.each(fixtures)('Broker contract: $name', (fx) => {
   it('round-trips the payload exactly, unicode and emoji included, and hands over the raw bytes', async () => {
     const [w1, w2] = await workers(2);
     await w2.broker.watchRoom('lobby');
-    const text = 'héllo wörld — 你好, مرحبا, 👩‍👩‍👧‍👦🏳️‍🌈 \u{1F600} "quotes" \\ back\nslash\ttab \u0000 end';
+    // Sanitised text, as workers publish it: control characters other than tab and newline are refused.
+    const text = 'héllo wörld — 你好, مرحبا, 👩‍👩‍👧‍👦🏳️‍🌈 \u{1F600} "quotes" \\ back\nslash\ttab \u2028 end';
     const event = chat('lobby', text);
     await w1.broker.publish('lobby', event);
     await fence(w1, [w2]);
@@ -281,11 +319,107 @@ describe.each(fixtures)('Broker contract: $name', (fx) => {
       const [w1, w2, w3] = await workers();
       w2.here = (u) => u.endsWith('even');
       const results = await Promise.all(
-        Array.from({ length: 40 }, (_, i) => w1.broker.sendToWorker(i % 2 ? 'w3' : 'w2', i % 4 < 2 ? `u${i}even` : `u${i}odd`, direct(`u${i}`, `m${i}`))),
+        Array.from({ length: 40 }, (_, i) => {
+          const user = i % 4 < 2 ? `u${i}even` : `u${i}odd`;
+          return w1.broker.sendToWorker(i % 2 ? 'w3' : 'w2', user, direct(user, `m${i}`));
+        }),
       );
       expect(results).toEqual(Array.from({ length: 40 }, (_, i) => (i % 2 ? true : i % 4 < 2)));
       expect(w2.user).toHaveLength(20);
       expect(w3.user).toHaveLength(20);
+    });
+  });
+
+  describe('input from the fabric', () => {
+    const bytes = (v: unknown) => enc.encode(typeof v === 'string' ? v : JSON.stringify(v));
+
+    it('drops what does not decode or validate, counts it by reason, and keeps delivering the rest', async () => {
+      const [w1, w2] = await workers(2);
+      await w2.broker.watchRoom('lobby');
+      const good = chat('lobby', 'good');
+      const { message } = good as Extract<RoomEvent, { kind: 'message' }>;
+      const garbage = [
+        '{"kind":"message"}',
+        'not json',
+        '[1,2]',
+        { kind: 'message', origin: 'w1', message: { ...message, room: 'other' } },
+        { kind: 'message', origin: 'w1', message: { ...message, text: 'a\u001b[31mred' } },
+        { kind: 'message', origin: 'w1', message: { ...message, text: 'x'.repeat(2001) } },
+        { kind: 'message', origin: 'w1', message: { ...message, id: 1.5 } },
+        { kind: 'message', origin: '', message },
+        { kind: 'presence', room: 'lobby', joined: ['ok', 'not ok'], left: [], members: 2, ts: message.ts },
+        { kind: 'presence', room: 'lobby', joined: [], left: [], members: 0, ts: message.ts },
+        { kind: 'left', room: 'lobby', user: 'carol', ts: message.ts, reason: 'vanished' },
+      ];
+      for (const g of garbage) await raw.publish('lobby', bytes(g));
+      await raw.publish('lobby', new Uint8Array([0xc3, 0x28])); // not UTF-8
+      await raw.publish('lobby', bytes(good));
+      await fence(w1, [w1, w2]);
+      expect(w2.eventsIn('lobby')).toEqual([good]);
+      expect(w2.drops.filter((d) => d === 'bad_json room')).toHaveLength(2);
+      expect(w2.drops.filter((d) => d === 'invalid room')).toHaveLength(garbage.length - 1);
+      expect(w1.drops).toEqual([]); // it does not watch the room
+    });
+
+    it('hands on only the fields it knows', async () => {
+      const [w1, w2] = await workers(2);
+      await w2.broker.watchRoom('lobby');
+      const good = chat('lobby', 'plain');
+      const { message } = good as Extract<RoomEvent, { kind: 'message' }>;
+      await raw.publish('lobby', bytes({ ...good, extra: 1, message: { ...message, type: 'welcome', html: '<b>' } }));
+      await fence(w1, [w2]);
+      expect(w2.eventsIn('lobby')).toEqual([good]);
+    });
+
+    it('a handler that throws loses that one event, not the subscription', async () => {
+      const [w1, w2] = await workers(2);
+      await w2.broker.watchRoom('lobby');
+      w2.check = (e) => {
+        if (e.kind === 'message' && e.message.text === 'boom') throw new TypeError('handler bug');
+      };
+      await w1.broker.publish('lobby', chat('lobby', 'boom'));
+      const after = chat('lobby', 'after');
+      await w1.broker.publish('lobby', after);
+      await fence(w1, [w1, w2]);
+      expect(w2.eventsIn('lobby')).toEqual([after]);
+      expect(w2.drops).toEqual(['handler_error room']);
+      // The route is fine as well.
+      await expect(w1.broker.sendToWorker('w2', 'alice', direct('alice', 'still there'))).resolves.toBe(true);
+    });
+
+    it("answers garbage on a worker's route with \"not delivered\", counts it, and keeps the route", async () => {
+      const [w1, w2] = await workers(2);
+      const ok = direct('alice', 'real');
+      const { message } = ok as Extract<UserEvent, { kind: 'direct' }>;
+      const garbage = [
+        'nope',
+        { user: 'alice' },
+        { user: 'alice', event: { kind: 'direct' } },
+        { user: 'alice', event: { kind: 'direct', message: { ...message, to: 'bob' } } },
+        { user: 'alice', event: { kind: 'direct', message: { ...message, text: '\u0007' } } },
+        { user: 'alice', event: { kind: 'replaced', by: 'w1/c1', room: 'a.b' } },
+        { user: 'a b', event: ok },
+      ];
+      for (const g of garbage) await expect(raw.request('w2', bytes(g)), JSON.stringify(g)).resolves.toBe(false);
+      expect(w2.user).toEqual([]);
+      expect(w2.drops).toEqual(['bad_json worker', ...Array(garbage.length - 1).fill('invalid worker')]);
+      w2.check = (e) => {
+        if (e.kind === 'direct' && e.message.text === 'boom') throw new TypeError('handler bug');
+      };
+      await expect(w1.broker.sendToWorker('w2', 'alice', direct('alice', 'boom'))).resolves.toBe(false);
+      expect(w2.drops.at(-1)).toBe('handler_error worker');
+      await expect(raw.request('w2', bytes({ user: 'alice', event: ok }))).resolves.toBe(true);
+      expect(w2.user).toEqual([{ user: 'alice', event: ok }]);
+    });
+
+    it('reports no lost subscriptions while everything is as asked, watched, unwatched or closed', async () => {
+      const [w1] = await workers(1);
+      expect(w1.broker.lostSubscriptions()).toEqual([]);
+      await w1.broker.watchRoom('lobby');
+      await w1.broker.unwatchRoom('lobby');
+      await w1.broker.close();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(w1.broker.lostSubscriptions()).toEqual([]);
     });
   });
 
@@ -339,6 +473,49 @@ describe('NatsBroker worker routes', () => {
       expect(got).toEqual(['dotted:alice', 'plain:bob']);
     } finally {
       await nc.close();
+    }
+  });
+});
+
+describe('NatsBroker subscriptions the server ends', () => {
+  const config = (deny: string[]) => `
+authorization {
+  users = [
+    { user: worker, password: "pw-${'x'.repeat(8)}", permissions: { subscribe: { allow: [">"], deny: ${JSON.stringify(deny)} }, publish: { allow: [">"] } } }
+  ]
+}
+`;
+  let server: NatsHandle | undefined;
+
+  afterEach(async () => {
+    await server?.stop();
+    server = undefined;
+  });
+
+  it('reports a room or route subscription the server withdrew as lost, until the room is watched anew', async () => {
+    server = await startNats({ config: config([]) });
+    const nc = await connect({ servers: server.url, user: 'worker', pass: `pw-${'x'.repeat(8)}` });
+    const prefix = uniquePrefix('lost');
+    const broker = new NatsBroker(nc, { prefix, worker: 'w1', requestTimeoutMs: 1000 });
+    broker.setHandlers({ onRoomEvent() {}, onUserEvent: () => true });
+    try {
+      await broker.ready();
+      await broker.watchRoom('lobby');
+      await broker.watchRoom('quiet');
+      expect(broker.lostSubscriptions()).toEqual([]);
+      await server.reload(config([`${prefix}.room.lobby`]));
+      await vi.waitFor(() => expect(broker.lostSubscriptions()).toEqual(['lobby']), { timeout: 5000 });
+      // Permission back; a room that is watched again is fine again.
+      await server.reload(config([]));
+      await broker.unwatchRoom('lobby');
+      expect(broker.lostSubscriptions()).toEqual([]);
+      await broker.watchRoom('lobby');
+      expect(broker.lostSubscriptions()).toEqual([]);
+      const route = `${prefix}.worker.${Buffer.from('w1').toString('base64url')}`;
+      await server.reload(config([route]));
+      await vi.waitFor(() => expect(broker.lostSubscriptions()).toEqual(['route']), { timeout: 5000 });
+    } finally {
+      await broker.close();
     }
   });
 });

@@ -6,9 +6,9 @@
  */
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
-import { MemoryHistory } from '../../src/history/memory';
+import { MemoryHistory, messageBytes } from '../../src/history/memory';
 import { RedisHistory } from '../../src/history/redis';
-import type { History } from '../../src/history/types';
+import type { History, HistoryOptions } from '../../src/history/types';
 import type { ChatMessage, HistoryBatch } from '../../src/protocol';
 import { uniquePrefix } from '../support/prefix';
 
@@ -16,12 +16,15 @@ interface Setup {
   /** Worker 1's and worker 2's view of one shared history store. */
   a: History;
   b: History;
+  /** The Redis fixture's client and key prefix, for checks of what it stores. */
+  redis?: Redis;
+  prefix?: string;
   cleanup(): Promise<void>;
 }
 
 interface Fixture {
   name: string;
-  make(opts: { size: number; idleTtlMs: number }): Promise<Setup>;
+  make(opts: HistoryOptions): Promise<Setup>;
 }
 
 async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
@@ -53,6 +56,8 @@ const fixtures: Fixture[] = [
       return {
         a,
         b,
+        redis: ra,
+        prefix,
         cleanup: async () => {
           await Promise.all([a.close(), b.close()]);
           await deleteKeys(ra, prefix);
@@ -82,8 +87,8 @@ describe.each(fixtures)('History contract: $name', (fx) => {
     setup = null;
   });
 
-  async function make(size = 100, idleTtlMs = HOUR): Promise<Setup> {
-    setup = await fx.make({ size, idleTtlMs });
+  async function make(size = 100, idleTtlMs = HOUR, bounds: Pick<HistoryOptions, 'maxBytes' | 'maxRooms'> = {}): Promise<Setup> {
+    setup = await fx.make({ size, idleTtlMs, ...bounds });
     return setup;
   }
 
@@ -257,5 +262,119 @@ describe.each(fixtures)('History contract: $name', (fx) => {
       expect(ids(busy)).toEqual(range(1, busy.messages.length));
       expect(busy.messages[0].text).toBe('b1');
     });
+  });
+
+  describe('byte bound (maxBytes)', () => {
+    // 'alice' (5 bytes) + 24 bytes of time + the text: 79 bytes with 50 ASCII characters.
+    const ascii = (room: string, i: number) => ({ ...msg(room, `${String(i).padStart(2, '0')}${'x'.repeat(48)}`) });
+    const bytesOf = (b: HistoryBatch) => b.messages.reduce((n, m) => n + messageBytes(m), 0);
+
+    it('drops the oldest messages to keep a room under maxBytes; ids go on; a resume from before them gets the gap', async () => {
+      const { a, b } = await make(100, HOUR, { maxBytes: 400 });
+      for (let i = 1; i <= 10; i++) await a.append(ascii('lobby', i));
+      const kept = await b.recent('lobby', 100);
+      expect(ids(kept)).toEqual([6, 7, 8, 9, 10]); // 5 × 79 = 395 bytes fit, 6 would not
+      expect(bytesOf(kept)).toBeLessThanOrEqual(400);
+      await expect(b.since('lobby', 2, 3)).resolves.toMatchObject({ gap: { from: 3, to: 5 }, reset: false });
+      expect(ids(await b.since('lobby', 2, 3))).toEqual([6, 7, 8, 9, 10]);
+      // Other rooms are bounded on their own.
+      await a.append(ascii('side', 1));
+      expect(ids(await b.recent('side', 10))).toEqual([1]);
+      await expect(a.append(ascii('lobby', 11))).resolves.toMatchObject({ id: 11 });
+      expect(ids(await b.recent('lobby', 100))).toEqual([7, 8, 9, 10, 11]);
+    });
+
+    it('counts bytes, not characters', async () => {
+      const { a, b } = await make(100, HOUR, { maxBytes: 400 });
+      // 20 × "€" is 60 bytes of UTF-8: 89 bytes a message, so 4 fit where 5 ASCII ones of 50 would.
+      for (let i = 0; i < 8; i++) await a.append(msg('euro', '€'.repeat(20)));
+      const kept = await b.recent('euro', 100);
+      expect(ids(kept)).toEqual([5, 6, 7, 8]);
+      expect(bytesOf(kept)).toBe(4 * 89);
+    });
+
+    it('keeps the newest message even when it alone is larger than maxBytes', async () => {
+      const { a, b } = await make(100, HOUR, { maxBytes: 50 });
+      await a.append(msg('lobby', 'y'.repeat(100)));
+      expect(ids(await b.recent('lobby', 10))).toEqual([1]);
+      await a.append(msg('lobby', 'short'));
+      expect(ids(await b.recent('lobby', 10))).toEqual([2]);
+    });
+
+    it('applies the message count and the byte bound together, whichever is tighter', async () => {
+      const { a, b } = await make(3, HOUR, { maxBytes: 10_000 });
+      for (let i = 1; i <= 6; i++) await a.append(ascii('lobby', i));
+      expect(ids(await b.recent('lobby', 100))).toEqual([4, 5, 6]);
+    });
+  });
+
+  describe('rooms bound (maxRooms)', () => {
+    it('drops the history of the least recently written room beyond maxRooms, never the one written', async () => {
+      const { a, b } = await make(100, HOUR, { maxRooms: 3 });
+      await fill(a, 'r1', 2);
+      await fill(b, 'r2', 2);
+      await fill(a, 'r3', 2);
+      await fill(b, 'r1', 1); // r1 is now the most recently written: r2 goes next
+      await fill(a, 'r4', 1);
+      expect((await b.recent('r2', 10)).messages).toEqual([]);
+      expect(ids(await b.recent('r1', 10))).toEqual([1, 2, 3]);
+      expect(ids(await b.recent('r3', 10))).toEqual([1, 2]);
+      expect(ids(await b.recent('r4', 10))).toEqual([1]);
+      // A resume in the dropped room, before its next message: its history was reset.
+      await expect(a.since('r2', 2, 10)).resolves.toEqual({ messages: [], gap: null, reset: true });
+    });
+
+    it('numbers a dropped room\'s next message above every id it gave out, so no client sees an id twice', async () => {
+      const { a, b } = await make(100, HOUR, { maxRooms: 2 });
+      await fill(a, 'r1', 5);
+      await fill(a, 'r2', 1);
+      await fill(a, 'r3', 1); // drops r1 (ids 1-5)
+      expect((await b.recent('r1', 10)).messages).toEqual([]);
+      const next = await b.append(msg('r1', 'back')); // drops r2
+      expect(next.id).toBeGreaterThan(5);
+      // A client that had everything up to 5 resumes: nothing twice, nothing reused.
+      const resumed = await a.since('r1', 5, 10);
+      expect(resumed.reset).toBe(false);
+      expect(resumed.messages.map((m) => [m.id, m.text])).toEqual([[next.id, 'back']]);
+      expect(resumed.gap === null || resumed.gap.from === 6).toBe(true);
+      // So is every room created after a drop.
+      expect((await a.append(msg('fresh', 'new room'))).id).toBeGreaterThan(5);
+    });
+
+    it('does not count rooms whose history expired', async () => {
+      const { a, b } = await make(100, 1000, { maxRooms: 2 });
+      await fill(a, 'old1', 1);
+      await fill(a, 'old2', 1);
+      await vi.waitFor(async () => expect((await b.recent('old2', 10)).messages).toEqual([]), WAIT);
+      await fill(a, 'new1', 2);
+      await fill(b, 'new2', 2);
+      expect(ids(await a.recent('new1', 10))).toEqual([1, 2]);
+      expect(ids(await a.recent('new2', 10))).toEqual([1, 2]);
+    });
+  });
+});
+
+describe('RedisHistory keys', () => {
+  it('counts a stream written before byte counts existed, and leaves no keys of dropped rooms behind', async () => {
+    const redis = new Redis(inject('redisUrl'));
+    const prefix = `${uniquePrefix('historykeys')}:`;
+    try {
+      const h = new RedisHistory(redis, { prefix, size: 100, idleTtlMs: HOUR, maxBytes: 200, maxRooms: 1 });
+      // As the earlier version wrote it: a stream and no byte count.
+      for (let i = 1; i <= 4; i++) await redis.xadd(`${prefix}history:legacy`, `0-${i}`, 'f', 'alice', 't', 'z'.repeat(40), 'ts', '2024-01-01T00:00:00.000Z');
+      const m = await h.append({ room: 'legacy', from: 'alice', text: 'z'.repeat(40), ts: '2024-01-01T00:00:01.000Z' });
+      expect(m.id).toBe(5);
+      // 69 bytes each: two fit under 200, the counted old entries included.
+      expect(ids(await h.recent('legacy', 10))).toEqual([4, 5]);
+      expect(Number(await redis.get(`${prefix}history-bytes:legacy`))).toBe(2 * 69);
+      await h.append({ room: 'other', from: 'bob', text: 'hi', ts: '2024-01-01T00:00:02.000Z' });
+      expect(await redis.exists(`${prefix}history:legacy`, `${prefix}history-bytes:legacy`)).toBe(0);
+      expect(await redis.zrange(`${prefix}history-rooms`, 0, -1)).toEqual(['other']);
+      expect(Number(await redis.get(`${prefix}history-floor`))).toBe(5);
+      expect(await redis.pttl(`${prefix}history-bytes:other`)).toBeGreaterThan(0);
+    } finally {
+      await deleteKeys(redis, prefix);
+      await redis.quit();
+    }
   });
 });

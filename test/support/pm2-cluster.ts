@@ -23,6 +23,12 @@ export interface Pm2Cluster {
   workerPorts: number[];
   redisPort: number;
   natsPort: number;
+  /** The embedded Redis, with the password generated for this run directory. */
+  redisUrl: string;
+  /** The embedded NATS; it accepts only `natsUser` / `natsPassword`. */
+  natsUrl: string;
+  natsUser: string;
+  natsPassword: string;
   runDir: string;
   pm2(...args: string[]): Promise<string>;
   /** PM2's process list for this cluster. */
@@ -78,6 +84,12 @@ export async function startPm2Cluster(opts: { workers?: number; env?: Record<str
     ...opts.env,
   };
   const pm2 = async (...args: string[]) => (await run(process.execPath, [PM2, ...args], { cwd: ROOT, env, maxBuffer: 16 << 20 })).stdout;
+  // The credentials ecosystem.config.js gives the embedded servers (made here first, same files).
+  const clusterJs = require(path.join(ROOT, 'scripts', 'cluster.js')) as {
+    settings(env: NodeJS.ProcessEnv): unknown;
+    secrets(s: unknown): { natsUser: string; natsPassword: string; redisPassword: string };
+  };
+  const secrets = clusterJs.secrets(clusterJs.settings(env));
   const cluster: Pm2Cluster = {
     name,
     env,
@@ -86,6 +98,10 @@ export async function startPm2Cluster(opts: { workers?: number; env?: Record<str
     workerPorts: Array.from({ length: workers }, (_, i) => workerBase + i),
     redisPort,
     natsPort,
+    redisUrl: `redis://:${secrets.redisPassword}@127.0.0.1:${redisPort}`,
+    natsUrl: `nats://127.0.0.1:${natsPort}`,
+    natsUser: secrets.natsUser,
+    natsPassword: secrets.natsPassword,
     runDir: path.join(tmp, 'run'),
     pm2,
     async list() {

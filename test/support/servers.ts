@@ -3,7 +3,7 @@
  * Each returns a handle that stops its process by PID and removes its temporary directory.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -85,17 +85,32 @@ function tcpOpen(port: number): Promise<boolean> {
   });
 }
 
+export interface NatsHandle extends ServerHandle {
+  /** Rewrites the configuration file (see startNats' `config`) and has the server reload it. */
+  reload(config: string): Promise<void>;
+}
+
 /**
  * Starts nats-server on a port it picks itself (`-p -1`), read back from its ports file, as
- * nats.js's own tests do. `extraArgs` can add cluster options.
+ * nats.js's own tests do. `extraArgs` can add cluster options; `config` is the text of a
+ * configuration file (authorization, permissions) the server is started with.
  */
-export async function startNats(opts: { port?: number; extraArgs?: string[]; name?: string } = {}): Promise<ServerHandle> {
+export async function startNats(opts: { port?: number; extraArgs?: string[]; name?: string; config?: string } = {}): Promise<NatsHandle> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cf-nats-'));
   const args = ['-a', '127.0.0.1', '-p', String(opts.port ?? -1), '--ports_file_dir', dir, ...(opts.extraArgs ?? [])];
   if (opts.name) args.push('-n', opts.name);
+  const configFile = path.join(dir, 'nats.conf');
+  if (opts.config !== undefined) {
+    writeFileSync(configFile, opts.config, { mode: 0o600 });
+    args.push('-c', configFile);
+  }
   const proc = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  proc.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  let reloads = 0;
+  proc.stderr!.on('data', (d) => {
+    stderr = (stderr + d).slice(-4000);
+    reloads += String(d).split('Reloaded server configuration').length - 1;
+  });
   let url = '';
   await waitUntil(
     () => {
@@ -112,19 +127,36 @@ export async function startNats(opts: { port?: number; extraArgs?: string[]; nam
     throw new Error(`${(err as Error).message}\n${stderr}`);
   });
   const port = Number(new URL(url).port);
-  return handle(proc, `nats://127.0.0.1:${port}`, port, dir);
+  return {
+    ...handle(proc, `nats://127.0.0.1:${port}`, port, dir),
+    async reload(config: string) {
+      if (opts.config === undefined) throw new Error('reload needs a server started with a config');
+      const before = reloads;
+      writeFileSync(configFile, config, { mode: 0o600 });
+      process.kill(proc.pid!, 'SIGHUP');
+      await waitUntil(() => reloads > before, 10_000, `nats-server to reload its configuration\n${stderr}`);
+    },
+  };
 }
 
-/** Starts redis-server on a free loopback port with no persistence; retries if the port was taken meanwhile. */
-export async function startRedis(opts: { port?: number } = {}): Promise<ServerHandle> {
+/**
+ * Starts redis-server on a free loopback port with no persistence; retries if the port was taken
+ * meanwhile. `password` goes into a configuration file (as the embedded server's does, so it
+ * never shows in the process list) and into the handle's url; `maxmemory` sets the limit, with
+ * the policy `noeviction`.
+ */
+export async function startRedis(opts: { port?: number; password?: string; maxmemory?: string } = {}): Promise<ServerHandle> {
   for (let attempt = 0; ; attempt++) {
     const port = opts.port ?? (await freePort());
     const dir = mkdtempSync(path.join(os.tmpdir(), 'cf-redis-'));
-    const proc = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'];
+    if (opts.password !== undefined) {
+      const conf = path.join(dir, 'redis.conf');
+      writeFileSync(conf, `requirepass ${opts.password}\n`, { mode: 0o600 });
+      args.unshift(conf);
+    }
+    if (opts.maxmemory) args.push('--maxmemory', opts.maxmemory, '--maxmemory-policy', 'noeviction');
+    const proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     proc.stdout!.on('data', (d) => (out = (out + d).slice(-4000)));
     try {
@@ -136,7 +168,8 @@ export async function startRedis(opts: { port?: number } = {}): Promise<ServerHa
         10_000,
         `redis-server on ${port}`,
       );
-      return handle(proc, `redis://127.0.0.1:${port}`, port, dir);
+      const auth = opts.password === undefined ? '' : `:${encodeURIComponent(opts.password)}@`;
+      return handle(proc, `redis://${auth}127.0.0.1:${port}`, port, dir);
     } catch (err) {
       proc.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

@@ -40,10 +40,10 @@ describe('defaults', () => {
     expect(c.mode).toBe('fabric');
     expect(c.host).toBe('0.0.0.0');
     expect(c.port).toBe(8080);
-    expect(c.nats).toEqual({ url: 'nats://127.0.0.1:4222', subjectPrefix: 'chatfabric', requestTimeoutMs: 2000 });
+    expect(c.nats).toEqual({ url: 'nats://127.0.0.1:4222', subjectPrefix: 'chatfabric', requestTimeoutMs: 2000, user: '', password: '' });
     expect(c.redis).toEqual({ url: 'redis://127.0.0.1:6379', keyPrefix: 'chatfabric:', commandTimeoutMs: 2000 });
     expect(c.presence).toEqual({ heartbeatMs: 5000, ttlMs: 15000, reapIntervalMs: 1000, noticeMs: 200, summaryAbove: 50, summaryMs: 5000, listMax: 100 });
-    expect(c.history).toEqual({ size: 1000, onJoin: 50, idleTtlSec: 7 * 24 * 3600 });
+    expect(c.history).toEqual({ size: 1000, onJoin: 50, idleTtlSec: 7 * 24 * 3600, maxBytes: 64 * 1024, maxRooms: 1000 });
     expect(c.limits).toEqual({
       maxFrameBytes: 16 * 1024,
       maxPayloadBytes: 1024 * 1024,
@@ -107,6 +107,8 @@ describe('environment overrides', () => {
       NATS_URL: 'nats://10.0.0.1:4222',
       NATS_SUBJECT_PREFIX: 'cf_test-1',
       NATS_REQUEST_TIMEOUT_MS: '750',
+      NATS_USER: 'cfworker',
+      NATS_PASSWORD: 's3cret',
       REDIS_URL: 'rediss://user:pw@redis.example:6380/2',
       REDIS_KEY_PREFIX: 'x:',
       REDIS_COMMAND_TIMEOUT_MS: '900',
@@ -116,6 +118,8 @@ describe('environment overrides', () => {
       HISTORY_SIZE: '10',
       HISTORY_ON_JOIN: '0',
       HISTORY_IDLE_TTL_SEC: '60',
+      HISTORY_MAX_BYTES: '65536',
+      HISTORY_MAX_ROOMS: '50',
       MAX_FRAME_BYTES: '2048',
       MAX_PAYLOAD_BYTES: '4096',
       MAX_MESSAGE_LENGTH: '280',
@@ -137,10 +141,10 @@ describe('environment overrides', () => {
       host: '127.0.0.1',
       port: 9001,
       worker: { id: 'alpha', shard: '3' },
-      nats: { url: 'nats://10.0.0.1:4222', subjectPrefix: 'cf_test-1', requestTimeoutMs: 750 },
+      nats: { url: 'nats://10.0.0.1:4222', subjectPrefix: 'cf_test-1', requestTimeoutMs: 750, user: 'cfworker', password: 's3cret' },
       redis: { url: 'rediss://user:pw@redis.example:6380/2', keyPrefix: 'x:', commandTimeoutMs: 900 },
       presence: { heartbeatMs: 500, ttlMs: 1500, reapIntervalMs: 200 },
-      history: { size: 10, onJoin: 0, idleTtlSec: 60 },
+      history: { size: 10, onJoin: 0, idleTtlSec: 60, maxBytes: 65536, maxRooms: 50 },
       limits: {
         maxFrameBytes: 2048,
         maxPayloadBytes: 4096,
@@ -270,6 +274,10 @@ describe('invalid values', () => {
     [{ NATS_SUBJECT_PREFIX: 'a*' }, /nats\.subjectPrefix/],
     [{ HISTORY_SIZE: '0' }, /history\.size/],
     [{ HISTORY_ON_JOIN: '-1' }, /history\.onJoin/],
+    [{ HISTORY_MAX_BYTES: '0' }, /history\.maxBytes/],
+    [{ HISTORY_MAX_ROOMS: 'many' }, /history\.maxRooms/],
+    [{ NATS_URL: 'nats://cf:pw@10.0.0.1:4222' }, /nats\.url.*NATS_USER and NATS_PASSWORD/],
+    [{ NATS_PASSWORD: 'pw' }, /nats\.password \(NATS_PASSWORD\) is set but nats\.user \(NATS_USER\) is empty/],
     [{ MAX_FRAME_BYTES: '0' }, /limits\.maxFrameBytes/],
     [{ MAX_MESSAGE_LENGTH: 'lots' }, /limits\.maxMessageLength/],
     [{ RATE_LIMIT_PER_SEC: '1.5' }, /limits\.ratePerSec/],
@@ -302,6 +310,12 @@ describe('invalid values', () => {
     expect(err.message).toContain('MAX_BUFFERED_BYTES');
     expect(configError({ MAX_BUFFERED_BYTES: String(32 * 1024 * 1024) }).message).toContain('limits.maxQueuedBytes');
     expect(load({ MAX_QUEUED_BYTES: '65537', MAX_BUFFERED_BYTES: '65536' }).limits.maxQueuedBytes).toBe(65537);
+  });
+
+  it('never repeats a URL or password in an error: they can hold secrets and errors reach log files', () => {
+    expect(configError({ REDIS_URL: 'http://:hunter2@x' }).message).not.toContain('hunter2');
+    expect(configError({ NATS_URL: 'nats://cf:hunter2@x' }).message).not.toContain('hunter2');
+    expect(configError({ NATS_PASSWORD: 'hunter2' }).message).not.toContain('hunter2');
   });
 
   it('lists every bad option at once', () => {
