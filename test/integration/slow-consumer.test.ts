@@ -54,7 +54,9 @@ describe('a paused reader asking for history again and again', () => {
       prefix: uniquePrefix('slowcons'),
       id: 'slowcons',
       // Fast enough to fill the history in a moment; the attack itself stays far below it.
-      env: { HISTORY_SIZE: String(HISTORY_SIZE), RATE_LIMIT_PER_SEC: '1000', RATE_LIMIT_BURST: '1000' },
+      // A room full of the longest messages, as before history had a byte bound: the per-connection
+      // cap must hold however much history a room keeps.
+      env: { HISTORY_SIZE: String(HISTORY_SIZE), HISTORY_MAX_BYTES: String(16 * 1024 * 1024), RATE_LIMIT_PER_SEC: '1000', RATE_LIMIT_BURST: '1000' },
     });
     const filler = track(await connectV1(w.wsUrl, 'sc_filler', { room: ROOM }));
     for (let i = 0; i < HISTORY_SIZE; i++) filler.send({ type: 'message', text: TEXT, ref: i });

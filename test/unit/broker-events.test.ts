@@ -9,7 +9,7 @@ import type { RoomEvent, UserEvent } from '../../src/broker/types';
 const enc = new TextEncoder();
 const bytes = (v: unknown) => enc.encode(typeof v === 'string' ? v : JSON.stringify(v));
 const ts = '2026-12-01T20:04:11.210Z';
-const message = { id: 7, room: 'dev', from: 'alice', text: 'hi 👋\tthere\nsecond line', ts };
+const message = { id: 7, room: 'dev', from: 'alice', text: 'hi 👋 there 👩‍👩‍👧‍👦 one line', ts };
 
 describe('decodeRoomEvent', () => {
   const valid: RoomEvent[] = [
@@ -45,6 +45,9 @@ describe('decodeRoomEvent', () => {
     ['invalid', bytes({ kind: 'message', origin: 'w', message: { ...message, from: 'bad name' } })],
     ['invalid', bytes({ kind: 'message', origin: 'w', message: { ...message, text: 7 } })],
     ['invalid', bytes({ kind: 'message', origin: 'w', message: { ...message, text: 'bell\u0007' } })],
+    // Workers publish text under the text policy (one line, no bidi or zero-width controls).
+    ['invalid', bytes({ kind: 'message', origin: 'w', message: { ...message, text: 'hi\nsystem: fake' } })],
+    ['invalid', bytes({ kind: 'message', origin: 'w', message: { ...message, text: 'abc\u202Edef' } })],
     ['invalid', bytes({ kind: 'message', origin: 'w', message: { ...message, id: 0 } })],
     ['invalid', bytes({ kind: 'message', origin: 'w', message: { ...message, id: '7' } })],
     ['invalid', bytes({ kind: 'message', origin: 'w', message: { ...message, ts: '2026-12-01' } })],
