@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebSocket } from 'ws';
 import type { Broker, RoomEvent, UserEvent } from './broker/types';
+import { CatchUp } from './catch-up';
 import { handleRequest } from './commands';
 import type { ConfigShape } from './config';
 import { Client, messageKey, type ClientHooks } from './connection';
@@ -69,6 +70,7 @@ export class ChatNode {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly pending = new Set<Promise<unknown>>();
   private readonly notices: PresenceNotices;
+  private readonly catchUp: CatchUp;
   /** Shared by every client (not two closures per connection). */
   private readonly clientHooks: ClientHooks = {
     onRequest: (c, req) => handleRequest(this, c, req),
@@ -82,6 +84,14 @@ export class ChatNode {
       (event) => this.publish(event.room, event).catch((err) => deps.log.warn({ err, room: event.room }, 'could not announce presence changes')),
       { intervalMs: deps.config.presence.noticeMs, summaryAbove: deps.config.presence.summaryAbove, summaryMs: deps.config.presence.summaryMs },
     );
+    this.catchUp = new CatchUp({
+      history: deps.history,
+      log: deps.log,
+      rooms: () => this.roomWatches.keys(),
+      deliver: (room, event) => this.onRoomEvent(room, event),
+      origin: (user) => this.hub.get(user)?.key ?? '',
+      recentLimit: deps.config.history.onJoin,
+    });
   }
 
   get config(): ConfigShape {
@@ -93,6 +103,8 @@ export class ChatNode {
     this.deps.broker.setHandlers({
       onRoomEvent: (room, event) => this.onRoomEvent(room, event),
       onUserEvent: (user, event) => this.onUserEvent(user, event),
+      onDisconnected: () => this.catchUp.disconnected(),
+      onReconnected: () => void this.track(this.catchUp.reconnected()),
     });
     const { presence, ws } = this.deps.config;
     this.every(presence.heartbeatMs, () => this.heartbeat());
@@ -342,6 +354,7 @@ export class ChatNode {
       this.lingering.delete(room);
       if (this.hub.hasRoom(room)) return;
       this.roomWatches.delete(room);
+      this.catchUp.forget(room);
       this.deps.broker.unwatchRoom(room).catch((err) => this.deps.log.warn({ err, room }, 'unwatch failed'));
     }, this.deps.config.ws.roomLingerMs);
     t.unref();
@@ -372,6 +385,7 @@ export class ChatNode {
   /** Fans one room event out to this worker's members, encoding it at most once per dialect. */
   private onRoomEvent(room: string, received: RoomEvent): void {
     const event = currentEvent(received);
+    if (event.kind === 'message' && !this.catchUp.fresh(room, event.message)) return;
     const members = this.hub.members(room);
     if (event.kind === 'message') {
       this.deps.metrics.deliveryLatency.observe(Math.max(0, Date.now() - Date.parse(event.message.ts)) / 1000);
