@@ -31,6 +31,8 @@ import {
 const CLAIM_RETRIES = 3;
 const CLAIM_RETRY_MS = 100;
 const CLAIM_LOST_GRACE_MS = 1000;
+/** The cap of the Redis reconnect backoff (fabric.ts): how far apart the workers see Redis return. */
+const REDIS_RETRY_CAP_MS = 2000;
 /** Clients pinged before yielding to the event loop, so a ping round never stalls chat. */
 const PING_CHUNK = 500;
 
@@ -71,6 +73,8 @@ export class ChatNode {
   private readonly pending = new Set<Promise<unknown>>();
   private readonly notices: PresenceNotices;
   private readonly catchUp: CatchUp;
+  /** No reaping before this time: after a Redis outage every worker first restores its users. */
+  private reapAfter = 0;
   /** Shared by every client (not two closures per connection). */
   private readonly clientHooks: ClientHooks = {
     onRequest: (c, req) => handleRequest(this, c, req),
@@ -479,6 +483,7 @@ export class ChatNode {
 
   /** Removes expired members (a dead worker's users) and announces each leave exactly once. */
   async reap(): Promise<void> {
+    if (Date.now() < this.reapAfter) return;
     try {
       for (const { room, user } of await this.deps.presence.reap()) {
         const local = this.hub.get(user);
@@ -488,6 +493,10 @@ export class ChatNode {
     } catch (err) {
       this.deps.metrics.degraded.inc({ operation: 'reap' });
       this.deps.log.debug({ err }, 'presence reap failed');
+      // Every entry may have expired by the time Redis is back: reaping before each worker's
+      // heartbeat has restored its users would announce live users as gone.
+      const { ttlMs } = this.deps.config.presence;
+      this.reapAfter = Date.now() + ttlMs + REDIS_RETRY_CAP_MS;
     }
   }
 
