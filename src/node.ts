@@ -13,6 +13,7 @@ import type { Metrics } from './metrics';
 import { PresenceNotices } from './notices';
 import { currentEvent, roomFrames } from './room-frames';
 import type { Owner, Presence } from './presence/types';
+import { StallGuard } from './stall';
 import {
   CloseCode,
   DEFAULT_ROOM,
@@ -73,11 +74,15 @@ export class ChatNode {
   private readonly pending = new Set<Promise<unknown>>();
   private readonly notices: PresenceNotices;
   private readonly catchUp: CatchUp;
+  private readonly stall: StallGuard;
   /** No reaping before this time: after a Redis outage every worker first restores its users. */
   private reapAfter = 0;
   /** Shared by every client (not two closures per connection). */
   private readonly clientHooks: ClientHooks = {
-    onRequest: (c, req) => handleRequest(this, c, req),
+    onRequest: (c, req) => {
+      const wait = this.stall.gate();
+      return wait ? wait.then(() => this.runRequest(c, req)) : this.runRequest(c, req);
+    },
     onGone: (c, code) => void this.track(this.onGone(c, code)),
   };
 
@@ -96,6 +101,16 @@ export class ChatNode {
       origin: (user) => this.hub.get(user)?.key ?? '',
       recentLimit: deps.config.history.onJoin,
     });
+    this.stall = new StallGuard({
+      ttlMs: deps.config.presence.ttlMs,
+      presence: deps.presence,
+      log: deps.log,
+      clients: () => [...this.hub.clients()].filter((c) => c.ready && !c.closed),
+      ownerOf: (c) => this.ownerOf(c),
+      giveUp: (c) => this.claimLost(c),
+      rejoined: (room, user, members) => this.notices.joined(room, user, members),
+      heartbeat: () => this.heartbeat(),
+    });
   }
 
   get config(): ConfigShape {
@@ -111,8 +126,14 @@ export class ChatNode {
       onReconnected: () => void this.track(this.catchUp.reconnected()),
     });
     const { presence, ws } = this.deps.config;
-    this.every(presence.heartbeatMs, () => this.heartbeat());
-    this.every(presence.reapIntervalMs, () => this.reap());
+    this.every(presence.heartbeatMs, async () => {
+      await this.stall.tick();
+      await this.heartbeat();
+    });
+    this.every(presence.reapIntervalMs, async () => {
+      await this.stall.gate();
+      await this.reap();
+    });
     this.every(ws.pingIntervalMs, () => this.pingAll());
   }
 
@@ -132,6 +153,11 @@ export class ChatNode {
   }
 
   // ------------------------------------------------------------ connections
+
+  private runRequest(client: Client, req: Parameters<ClientHooks['onRequest']>[1]): Promise<void> {
+    if (client.closed || !this.stall.mayAct(client)) return Promise.resolve();
+    return handleRequest(this, client, req);
+  }
 
   /** Takes over an upgraded socket: claims the name, registers, welcomes and joins the first room. */
   accept(ws: WebSocket, params: ConnectParams): Client {
@@ -467,18 +493,23 @@ export class ChatNode {
       const lost = await this.deps.presence.heartbeat(entries);
       for (const user of lost) {
         const c = this.hub.get(user);
-        // A session takeover also shows up here when the heartbeat runs between the new claim
-        // and the "replaced" event; give that event a moment to close the client with 4005.
-        if (c) {
-          setTimeout(() => {
-            if (!c.closed) this.displace(c, CloseCode.ClaimLost, 'another connection holds this username');
-          }, CLAIM_LOST_GRACE_MS).unref();
-        }
+        if (c) this.stall.giveUp(c);
       }
     } catch (err) {
       this.deps.metrics.degraded.inc({ operation: 'heartbeat' });
       this.deps.log.warn({ err }, 'presence heartbeat failed; retrying next interval');
     }
+  }
+
+  /**
+   * Closes `client`, whose name another connection holds now, with 4007, unless a session
+   * takeover's "replaced" event closes it with 4005 first (the heartbeat can run between the new
+   * claim and that event). Until then nothing it sends is acted on (StallGuard.giveUp).
+   */
+  private claimLost(client: Client): void {
+    setTimeout(() => {
+      if (!client.closed) this.displace(client, CloseCode.ClaimLost, 'another connection holds this username');
+    }, CLAIM_LOST_GRACE_MS).unref();
   }
 
   /** Removes expired members (a dead worker's users) and announces each leave exactly once. */
