@@ -75,7 +75,7 @@ describe('NATS down for 30 s under traffic (PM2 + nginx)', () => {
     const outcomes = during.reduce<Record<string, number>>((o, s) => ((o[s.outcome] = (o[s.outcome] ?? 0) + 1), o), {});
     console.log(
       `nats outage: ${load.stored().size} stored (${load.stored().size - storedDuring} after it), 0 lost, 0 duplicated shown, ` +
-        `${load.resent()} re-sent ids dropped by clients; sends during: ${JSON.stringify(outcomes)}; arrivals: ${JSON.stringify([...new Set(arrivals)])}; ` +
+        `${load.resent()} re-sent ids dropped by clients; sends during: ${JSON.stringify(outcomes)}; arrivals: ${JSON.stringify(tally(arrivals, (a) => a.split(':')[0]))}; ` +
         `errors: ${load.errors.length} ${JSON.stringify([...new Set(load.errors.map((e) => e.what))])}; closes: ${JSON.stringify(tally(load.closes, (c) => `${c.user}:${c.what}`))}; ` +
         `workers ready ${readyMs.toFixed(0)} ms after NATS started, first delivery ${firstMs.toFixed(0)} ms, dropped client back ${droppedBackMs.toFixed(0)} ms, ` +
         `all caught up ${completeMs.toFixed(0)} ms`,

@@ -102,7 +102,7 @@ describe('Redis down for 30 s under traffic (PM2 + nginx)', () => {
       .reduce<Record<string, number>>((o, s) => ((o[s.outcome] = (o[s.outcome] ?? 0) + 1), o), {});
     console.log(
       `redis outage: ${load.stored().size} stored, 0 lost, 0 duplicated shown, ${load.resent()} re-sent ids dropped by clients; ` +
-        `sends during: ${JSON.stringify(outcomes)}, ${unstored.length} checked live at every user; arrivals: ${JSON.stringify([...new Set(arrivals)])}; ` +
+        `sends during: ${JSON.stringify(outcomes)}, ${unstored.length} checked live at every user; arrivals: ${JSON.stringify(tally(arrivals, (a) => a.split(':')[0]))}; ` +
         `errors: ${load.errors.length} ${JSON.stringify([...new Set(load.errors.map((e) => e.what))])}; closes: ${JSON.stringify(tally(load.closes, (c) => `${c.user}:${c.what}`))}; ` +
         `spurious leaves: ${spurious.length} ${JSON.stringify([...new Set(spurious.map((l) => l.what))])}; ` +
         `workers ready ${readyMs.toFixed(0)} ms after Redis started, first stored delivery ${firstMs.toFixed(0)} ms, dropped client back ${droppedBackMs.toFixed(0)} ms, ` +
