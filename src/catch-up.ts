@@ -6,18 +6,18 @@
  * subscriptions were back are gone too. Clients that stayed connected would never see them: they
  * only resume after a reconnect of their own.
  *
- * Every stored message fanned out here passes through `fresh`, which remembers the newest ones of
- * each room, and from the outage's start until a while after its catch-up every one, so a message
- * that arrives both live (published late by a worker that held it) and from history goes out once.
+ * Every stored message fanned out here passes through `fresh`, which remembers the ids of each
+ * room's newest ones, and from the outage's start until a while after its catch-up every id, so a
+ * message that arrives both live (published late by a worker that held it) and from history goes
+ * out once. (Outside that window nothing arrives twice: NATS does not repeat a message.)
  */
 import type { RoomEvent } from './broker/types';
-import { messageKey } from './connection';
 import type { History } from './history/types';
 import type { Logger } from './log';
 import type { ChatMessage } from './protocol';
 
-/** Messages remembered per room in normal operation: enough to cover SLACK. */
-const RECENT = 128;
+/** Ids remembered per room in normal operation: SLACK and a margin. */
+const RECENT = 64;
 /**
  * Messages of two senders reach NATS a little out of id order, so ids up to SLACK below the
  * newest one seen may still be on their way when the connection drops: the catch-up starts there.
@@ -34,8 +34,9 @@ const REMEMBER_MS = 10_000;
 interface RoomIds {
   /** The newest id seen (ids restart after a room's history is reset: then it follows them down). */
   newest: number;
-  /** "<id>@<ts>" of the last RECENT messages fanned out here, oldest first (a Set keeps insertion order). */
-  recent: Set<string>;
+  /** The ids of the last RECENT messages fanned out here, a ring written at `next`. */
+  recent: number[];
+  next: number;
 }
 
 export interface CatchUpDeps {
@@ -55,8 +56,11 @@ export class CatchUp {
   private readonly ids = new Map<string, RoomIds>();
   /** Where each room's catch-up starts; set while the broker is away. */
   private pending: Map<string, number | null> | null = null;
-  /** Every message fanned out per room since the outage began, until REMEMBER_MS after its catch-up. */
-  private seen: Map<string, Set<string>> | null = null;
+  /**
+   * Every id fanned out per room since the outage began, until REMEMBER_MS after its catch-up.
+   * (A room whose history is reset within that window could have a new message taken for an old one.)
+   */
+  private seen: Map<string, Set<number>> | null = null;
   private forgetTimer: NodeJS.Timeout | null = null;
   private lostAt = 0;
 
@@ -66,18 +70,16 @@ export class CatchUp {
   fresh(room: string, message: ChatMessage): boolean {
     const { id } = message;
     if (id === null) return true;
-    // Id and time together: a room's ids restart when its history is reset.
-    const key = messageKey(id, message.ts)!;
-    let r = this.ids.get(room);
-    if (!r) this.ids.set(room, (r = { newest: id, recent: new Set() }));
-    let seen = this.seen?.get(room);
-    if (r.recent.has(key) || seen?.has(key)) return false;
-    r.recent.add(key);
-    if (r.recent.size > RECENT) r.recent.delete(r.recent.values().next().value!);
     if (this.seen) {
+      let seen = this.seen.get(room);
       if (!seen) this.seen.set(room, (seen = new Set()));
-      seen.add(key);
+      if (seen.has(id)) return false;
+      seen.add(id);
     }
+    let r = this.ids.get(room);
+    if (!r) this.ids.set(room, (r = { newest: id, recent: [], next: 0 }));
+    r.recent[r.next] = id;
+    r.next = (r.next + 1) % RECENT;
     if (id > r.newest || id < r.newest - RECENT) r.newest = id;
     return true;
   }
@@ -96,6 +98,7 @@ export class CatchUp {
     this.pending = new Map();
     if (this.forgetTimer) clearTimeout(this.forgetTimer);
     this.forgetTimer = null;
+    // The newest ids went out before the outage; the catch-up starts SLACK below them.
     if (!this.seen) this.seen = new Map([...this.ids].map(([room, r]) => [room, new Set(r.recent)]));
     for (const room of this.deps.rooms()) {
       const r = this.ids.get(room);
@@ -117,8 +120,7 @@ export class CatchUp {
         const missed = await this.missed(room, after);
         let n = 0;
         for (const message of missed) {
-          const key = messageKey(message.id, message.ts)!;
-          if (!this.ids.get(room)?.recent.has(key) && !this.seen?.get(room)?.has(key)) n++;
+          if (!this.seen?.get(room)?.has(message.id!)) n++;
           this.deps.deliver(room, { kind: 'message', message, origin: this.deps.origin(message.from) });
         }
         delivered += n;

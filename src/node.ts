@@ -127,9 +127,11 @@ export class ChatNode {
     });
     const { presence, ws } = this.deps.config;
     this.every(presence.heartbeatMs, async () => {
-      await this.stall.tick();
+      await this.stall.gate();
       await this.heartbeat();
     });
+    // A timer of its own, never held back by a slow heartbeat round: only a freeze makes it late.
+    this.every(presence.heartbeatMs, () => void this.stall.tick());
     this.every(presence.reapIntervalMs, async () => {
       await this.stall.gate();
       await this.reap();

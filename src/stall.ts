@@ -30,7 +30,7 @@ export interface StallGuardDeps {
 }
 
 export class StallGuard {
-  /** When the heartbeat timer last ran. */
+  /** When tick() last ran. */
   private beat = Date.now();
   private check: Promise<void> | null = null;
   /** Connections whose name another connection holds now: nothing they send is acted on. */
@@ -38,7 +38,10 @@ export class StallGuard {
 
   constructor(private readonly deps: StallGuardDeps) {}
 
-  /** The heartbeat timer runs: resolves once the claims are checked, if it comes after a freeze. */
+  /**
+   * Called every heartbeat interval by a timer: the process runs. After a freeze it starts the
+   * check (and returns it) before anything else can act.
+   */
   tick(): Promise<void> | null {
     const wait = this.gate();
     this.beat = Date.now();
