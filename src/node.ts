@@ -156,6 +156,7 @@ export class ChatNode {
 
   // ------------------------------------------------------------ connections
 
+  /** Runs a client's request, unless the client is gone or its name now belongs to another connection. */
   private runRequest(client: Client, req: Parameters<ClientHooks['onRequest']>[1]): Promise<void> {
     if (client.closed || !this.stall.mayAct(client)) return Promise.resolve();
     return handleRequest(this, client, req);
