@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebSocket } from 'ws';
 import type { Broker, RoomEvent, UserEvent } from './broker/types';
+import { CatchUp } from './catch-up';
 import { handleRequest } from './commands';
 import type { ConfigShape } from './config';
 import { Client, messageKey, type ClientHooks } from './connection';
@@ -13,6 +14,7 @@ import type { Metrics } from './metrics';
 import { PresenceNotices } from './notices';
 import { currentEvent, roomFrames } from './room-frames';
 import type { Owner, Presence } from './presence/types';
+import { StallGuard } from './stall';
 import {
   CloseCode,
   DEFAULT_ROOM,
@@ -32,6 +34,8 @@ import {
 const CLAIM_RETRIES = 3;
 const CLAIM_RETRY_MS = 100;
 const CLAIM_LOST_GRACE_MS = 1000;
+/** The cap of the Redis reconnect backoff (fabric.ts): how far apart the workers see Redis return. */
+const REDIS_RETRY_CAP_MS = 2000;
 /** Clients pinged before yielding to the event loop, so a ping round never stalls chat. */
 const PING_CHUNK = 500;
 
@@ -73,9 +77,16 @@ export class ChatNode {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly pending = new Set<Promise<unknown>>();
   private readonly notices: PresenceNotices;
+  private readonly catchUp: CatchUp;
+  private readonly stall: StallGuard;
+  /** No reaping before this time: after a Redis outage every worker first restores its users. */
+  private reapAfter = 0;
   /** Shared by every client (not two closures per connection). */
   private readonly clientHooks: ClientHooks = {
-    onRequest: (c, req) => handleRequest(this, c, req),
+    onRequest: (c, req) => {
+      const wait = this.stall.gate();
+      return wait ? wait.then(() => this.runRequest(c, req)) : this.runRequest(c, req);
+    },
     onGone: (c, code) => void this.track(this.onGone(c, code)),
   };
 
@@ -86,6 +97,24 @@ export class ChatNode {
       (event) => this.publish(event.room, event).catch((err) => deps.log.warn({ err, room: event.room }, 'could not announce presence changes')),
       { intervalMs: deps.config.presence.noticeMs, summaryAbove: deps.config.presence.summaryAbove, summaryMs: deps.config.presence.summaryMs },
     );
+    this.catchUp = new CatchUp({
+      history: deps.history,
+      log: deps.log,
+      rooms: () => this.roomWatches.keys(),
+      deliver: (room, event) => this.onRoomEvent(room, event),
+      origin: (user) => this.hub.get(user)?.key ?? '',
+      recentLimit: deps.config.history.onJoin,
+    });
+    this.stall = new StallGuard({
+      ttlMs: deps.config.presence.ttlMs,
+      presence: deps.presence,
+      log: deps.log,
+      clients: () => [...this.hub.clients()].filter((c) => c.ready && !c.closed),
+      ownerOf: (c) => this.ownerOf(c),
+      giveUp: (c) => this.claimLost(c),
+      rejoined: (room, user, members) => this.notices.joined(room, user, members),
+      heartbeat: () => this.heartbeat(),
+    });
   }
 
   get config(): ConfigShape {
@@ -97,10 +126,20 @@ export class ChatNode {
     this.deps.broker.setHandlers({
       onRoomEvent: (room, event) => this.onRoomEvent(room, event),
       onUserEvent: (user, event) => this.onUserEvent(user, event),
+      onDisconnected: () => this.catchUp.disconnected(),
+      onReconnected: () => void this.track(this.catchUp.reconnected()),
     });
     const { presence, ws } = this.deps.config;
-    this.every(presence.heartbeatMs, () => this.heartbeat());
-    this.every(presence.reapIntervalMs, () => this.reap());
+    this.every(presence.heartbeatMs, async () => {
+      await this.stall.gate();
+      await this.heartbeat();
+    });
+    // A timer of its own, never held back by a slow heartbeat round: only a freeze makes it late.
+    this.every(presence.heartbeatMs, () => void this.stall.tick());
+    this.every(presence.reapIntervalMs, async () => {
+      await this.stall.gate();
+      await this.reap();
+    });
     this.every(ws.pingIntervalMs, () => this.pingAll());
   }
 
@@ -120,6 +159,12 @@ export class ChatNode {
   }
 
   // ------------------------------------------------------------ connections
+
+  /** Runs a client's request, unless the client is gone or its name now belongs to another connection. */
+  private runRequest(client: Client, req: Parameters<ClientHooks['onRequest']>[1]): Promise<void> {
+    if (client.closed || !this.stall.mayAct(client)) return Promise.resolve();
+    return handleRequest(this, client, req);
+  }
 
   /** Takes over an upgraded socket: claims the name, registers, welcomes and joins the first room. */
   accept(ws: WebSocket, params: ConnectParams): Client {
@@ -354,6 +399,7 @@ export class ChatNode {
       this.lingering.delete(room);
       if (this.hub.hasRoom(room)) return;
       this.roomWatches.delete(room);
+      this.catchUp.forget(room);
       this.deps.broker.unwatchRoom(room).catch((err) => this.deps.log.warn({ err, room }, 'unwatch failed'));
     }, this.deps.config.ws.roomLingerMs);
     t.unref();
@@ -384,6 +430,7 @@ export class ChatNode {
   /** Fans one room event out to this worker's members, encoding it at most once per dialect. */
   private onRoomEvent(room: string, received: RoomEvent): void {
     const event = currentEvent(received);
+    if (event.kind === 'message' && !this.catchUp.fresh(room, event.message)) return;
     const members = this.hub.members(room);
     if (event.kind === 'message') {
       this.deps.metrics.deliveryLatency.observe(Math.max(0, Date.now() - Date.parse(event.message.ts)) / 1000);
@@ -465,13 +512,7 @@ export class ChatNode {
       const lost = await this.deps.presence.heartbeat(entries);
       for (const user of lost) {
         const c = this.hub.get(user);
-        // A session takeover also shows up here when the heartbeat runs between the new claim
-        // and the "replaced" event; give that event a moment to close the client with 4005.
-        if (c) {
-          setTimeout(() => {
-            if (!c.closed) this.displace(c, CloseCode.ClaimLost, 'another connection holds this username');
-          }, CLAIM_LOST_GRACE_MS).unref();
-        }
+        if (c) this.stall.giveUp(c);
       }
     } catch (err) {
       this.deps.metrics.degraded.inc({ operation: 'heartbeat' });
@@ -479,8 +520,20 @@ export class ChatNode {
     }
   }
 
+  /**
+   * Closes `client`, whose name another connection holds now, with 4007, unless a session
+   * takeover's "replaced" event closes it with 4005 first (the heartbeat can run between the new
+   * claim and that event). Until then nothing it sends is acted on (StallGuard.giveUp).
+   */
+  private claimLost(client: Client): void {
+    setTimeout(() => {
+      if (!client.closed) this.displace(client, CloseCode.ClaimLost, 'another connection holds this username');
+    }, CLAIM_LOST_GRACE_MS).unref();
+  }
+
   /** Removes expired members (a dead worker's users) and announces each leave exactly once. */
   async reap(): Promise<void> {
+    if (Date.now() < this.reapAfter) return;
     try {
       for (const { room, user } of await this.deps.presence.reap()) {
         const local = this.hub.get(user);
@@ -490,6 +543,10 @@ export class ChatNode {
     } catch (err) {
       this.deps.metrics.degraded.inc({ operation: 'reap' });
       this.deps.log.debug({ err }, 'presence reap failed');
+      // Every entry may have expired by the time Redis is back: reaping before each worker's
+      // heartbeat has restored its users would announce live users as gone.
+      const { ttlMs } = this.deps.config.presence;
+      this.reapAfter = Date.now() + ttlMs + REDIS_RETRY_CAP_MS;
     }
   }
 

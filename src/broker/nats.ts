@@ -6,6 +6,8 @@ import type { Broker, BrokerHandlers, BrokerStatus, RoomEvent, UserEvent } from 
 const enc = new TextEncoder();
 const DELIVERED = enc.encode('1');
 const NOT_HERE = enc.encode('0');
+/** Room events held while NATS is away, at most (the oldest go first). */
+const MAX_HELD = 10_000;
 
 /** A worker id as one subject token: ids may hold dots (host names), base64url never does. */
 export function routeToken(worker: string): string {
@@ -26,6 +28,12 @@ export class NatsBroker implements Broker {
   private readonly lost = new Set<string>();
   private closing: Promise<void> | null = null;
   private state: BrokerStatus = 'connected';
+  /**
+   * Room events published while NATS is away: nats.js discards what it buffered at every
+   * reconnect attempt, so they are kept here and published once it is back.
+   */
+  private held: { subject: string; data: Uint8Array }[] = [];
+  private heldDropped = 0;
 
   /** The connection is passed in; close() drains it. */
   constructor(
@@ -126,7 +134,13 @@ export class NatsBroker implements Broker {
   }
 
   async publish(room: string, event: RoomEvent): Promise<void> {
-    this.nc.publish(`${this.opts.prefix}.room.${room}`, enc.encode(JSON.stringify(event)));
+    const subject = `${this.opts.prefix}.room.${room}`;
+    const data = enc.encode(JSON.stringify(event));
+    if (this.state !== 'reconnecting') return this.nc.publish(subject, data);
+    if (this.held.push({ subject, data }) > MAX_HELD) {
+      this.held.shift();
+      this.heldDropped++;
+    }
   }
 
   async sendToWorker(worker: string, user: string, event: UserEvent): Promise<boolean> {
@@ -169,9 +183,26 @@ export class NatsBroker implements Broker {
       else if (s.type === 'reconnect') this.setState('connected');
       if (s.type === 'disconnect') this.opts.log?.warn({ server: s.data }, 'NATS disconnected; reconnecting');
       if (s.type === 'reconnect') this.opts.log?.info({ server: s.data }, 'NATS reconnected');
+      if (s.type === 'disconnect') this.inbound.handlers?.onDisconnected?.();
+      if (s.type === 'reconnect') this.resumed();
       if (s.type === 'error') this.opts.log?.error({ err: s.data }, 'NATS error');
     }
     this.setState('closed');
+  }
+
+  /** Publishes what was held while NATS was away; tells the handlers once the server has the subscriptions again. */
+  private resumed(): void {
+    const held = this.held.splice(0);
+    for (const h of held) this.nc.publish(h.subject, h.data);
+    if (held.length || this.heldDropped) {
+      this.opts.log?.info({ published: held.length, dropped: this.heldDropped }, 'published the room events held during the NATS outage');
+    }
+    this.heldDropped = 0;
+    // nats.js has re-sent the subscriptions; the flush's round trip proves the server has them.
+    this.flush().then(
+      () => this.inbound.handlers?.onReconnected?.(),
+      (err) => this.opts.log?.warn({ err }, 'NATS flush after the reconnect failed; the catch-up waits for the next reconnect'),
+    );
   }
 
   private setState(s: BrokerStatus): void {

@@ -36,6 +36,10 @@ export interface BrokerHandlers {
   onRoomEvent(room: string, event: RoomEvent, payload: Uint8Array): void;
   /** An event for a user addressed to this worker; returns true when the user is here and got it. */
   onUserEvent(user: string, event: UserEvent): boolean;
+  /** The fabric connection was lost: events published meanwhile are not replayed. */
+  onDisconnected?(): void;
+  /** The fabric is back and holds this worker's subscriptions again. */
+  onReconnected?(): void;
 }
 
 export type BrokerStatus = 'connecting' | 'connected' | 'reconnecting' | 'closed';
