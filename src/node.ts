@@ -517,7 +517,16 @@ export class ChatNode {
     } catch (err) {
       this.deps.metrics.degraded.inc({ operation: 'heartbeat' });
       this.deps.log.warn({ err }, 'presence heartbeat failed; retrying next interval');
+      this.holdReaping();
     }
+  }
+
+  /**
+   * After a presence failure every entry may have expired by the time Redis is back: reaping
+   * before each worker's heartbeat has restored its users would announce live users as gone.
+   */
+  private holdReaping(): void {
+    this.reapAfter = Math.max(this.reapAfter, Date.now() + this.deps.config.presence.ttlMs + REDIS_RETRY_CAP_MS);
   }
 
   /**
@@ -535,7 +544,11 @@ export class ChatNode {
   async reap(): Promise<void> {
     if (Date.now() < this.reapAfter) return;
     try {
-      for (const { room, user } of await this.deps.presence.reap()) {
+      const expired = await this.deps.presence.reap();
+      // A reap queued while Redis was away runs first thing when it is back, before any
+      // heartbeat: if presence failed meanwhile, what it found expired is not news to announce.
+      if (Date.now() < this.reapAfter) return;
+      for (const { room, user } of expired) {
         const local = this.hub.get(user);
         if (local && local.room === room) continue; // ours and alive: the next heartbeat restores it
         this.notices.left(room, user, 'timeout');
@@ -543,10 +556,7 @@ export class ChatNode {
     } catch (err) {
       this.deps.metrics.degraded.inc({ operation: 'reap' });
       this.deps.log.debug({ err }, 'presence reap failed');
-      // Every entry may have expired by the time Redis is back: reaping before each worker's
-      // heartbeat has restored its users would announce live users as gone.
-      const { ttlMs } = this.deps.config.presence;
-      this.reapAfter = Date.now() + ttlMs + REDIS_RETRY_CAP_MS;
+      this.holdReaping();
     }
   }
 
