@@ -68,7 +68,11 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('SET', KEYS[2], bytes, 'PX', ttl)
 -- The rooms limit: rooms whose history expired do not count; beyond it the least recently
 -- written room (never this one) loses its history, and the floor remembers its last id.
-redis.call('ZADD', KEYS[3], now, ARGV[10])
+-- Strictly after the last write, also within one millisecond: a tie would order rooms by name.
+local score = now
+local newest = redis.call('ZREVRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+if newest[2] and tonumber(newest[2]) >= score then score = tonumber(newest[2]) + 0.001 end
+redis.call('ZADD', KEYS[3], score, ARGV[10])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - ttl)
 local over = redis.call('ZCARD', KEYS[3]) - maxRooms
 if over > 0 then
