@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startChatLoad, tally, type ChatLoad } from '../support/chat-load';
+import { startOutageLoad, tally, workerReady as ready, type ChatLoad } from '../support/chat-load';
 import { connect } from '../support/client';
 import { startPm2Cluster, type Pm2Cluster } from '../support/pm2-cluster';
 import { waitUntil } from '../support/servers';
@@ -25,17 +25,7 @@ describe('NATS down for 30 s under traffic (PM2 + nginx)', () => {
   }, 60_000);
 
   it('delivers every stored message to every user once NATS is back, with no duplicates', async () => {
-    const ready = async (port: number) => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok;
-    load = await startChatLoad({
-      url: cluster.wsUrl,
-      legacyUrls: cluster.workerPorts.map((p) => `ws://127.0.0.1:${p}/ws`),
-      room: 'natsdown',
-      prefix: 'n',
-      v1: 6,
-      legacy: 2,
-    });
-    expect(new Set(load.v1.map((c) => c.worker)).size).toBe(2);
-    await waitUntil(() => load!.stored().size >= 20, 20_000, 'traffic before the outage');
+    load = await startOutageLoad(cluster, 'natsdown', 'n');
 
     const downAt = performance.now();
     await cluster.pm2('stop', `${cluster.name}-nats`);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startChatLoad, tally, type ChatLoad } from '../support/chat-load';
+import { startOutageLoad, tally, workerReady as ready, type ChatLoad } from '../support/chat-load';
 import { connect } from '../support/client';
 import { startPm2Cluster, type Pm2Cluster } from '../support/pm2-cluster';
 import { waitUntil } from '../support/servers';
@@ -27,17 +27,7 @@ describe('Redis down for 30 s under traffic (PM2 + nginx)', () => {
   }, 60_000);
 
   it('keeps chat live, refuses new connects, then restores presence and history with nothing stored lost', async () => {
-    const ready = async (port: number) => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok;
-    load = await startChatLoad({
-      url: cluster.wsUrl,
-      legacyUrls: cluster.workerPorts.map((p) => `ws://127.0.0.1:${p}/ws`),
-      room: 'redisdown',
-      prefix: 'r',
-      v1: 6,
-      legacy: 2,
-    });
-    expect(new Set(load.v1.map((c) => c.worker)).size).toBe(2);
-    await waitUntil(() => load!.stored().size >= 20, 20_000, 'traffic before the outage');
+    load = await startOutageLoad(cluster, 'redisdown', 'r');
     const everyone = [...load.v1.map((c) => c.username), ...load.legacy.map((c) => c.username)];
 
     const downAt = performance.now();

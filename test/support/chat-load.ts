@@ -83,6 +83,22 @@ export interface ChatLoad {
 
 const now = () => performance.now();
 
+/** A worker's own /readyz answers 200. */
+export const workerReady = async (port: number): Promise<boolean> => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok;
+
+/**
+ * The outage tests' load on a cluster: six extended clients through nginx, spread over both
+ * workers, one original-dialect client straight to each worker, and 20 messages stored before
+ * the fault begins.
+ */
+export async function startOutageLoad(cluster: { wsUrl: string; workerPorts: number[] }, room: string, prefix: string): Promise<ChatLoad> {
+  const load = await startChatLoad({ url: cluster.wsUrl, legacyUrls: cluster.workerPorts.map((p) => `ws://127.0.0.1:${p}/ws`), room, prefix, v1: 6, legacy: 2 });
+  const workers = new Set(load.v1.map((c) => c.worker)).size;
+  if (workers !== 2) throw new Error(`the extended clients are on ${workers} worker(s), not both`);
+  await waitUntil(() => load.stored().size >= 20, 20_000, 'traffic before the outage');
+  return load;
+}
+
 export async function startChatLoad(opts: ChatLoadOptions): Promise<ChatLoad> {
   const deliveries: Delivery[] = [];
   const sent: Sent[] = [];
