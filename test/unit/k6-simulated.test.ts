@@ -17,6 +17,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as chat from '../../loadtest/k6/lib/chat.js';
 
@@ -66,6 +67,24 @@ export class Counter extends Metric {}
 export class Rate extends Metric {}
 export class Trend extends Metric {}
 export class Gauge extends Metric {}
+`,
+  // k6/crypto and k6/encoding on node:crypto, for the tokens of a server with authentication on.
+  'k6/crypto': `
+import { createHmac } from 'node:crypto';
+export default {
+  hmac(alg, secret, data, enc) {
+    if (enc !== 'base64rawurl') throw new Error('only base64rawurl is simulated');
+    return createHmac(alg, secret).update(data).digest('base64url');
+  },
+};
+`,
+  'k6/encoding': `
+export default {
+  b64encode(text, enc) {
+    if (enc !== 'rawurl') throw new Error('only rawurl is simulated');
+    return Buffer.from(text, 'utf8').toString('base64url');
+  },
+};
 `,
   'k6/execution': `
 const sim = () => globalThis.__k6sim;
@@ -164,6 +183,8 @@ class ModelChat {
   readonly urls: string[] = [];
   /** The Sec-WebSocket-Protocol header of each handshake ('' without one). */
   readonly protocols: string[] = [];
+  /** The Authorization header of each handshake ('' when none). */
+  readonly authorizations: string[] = [];
   /** The room each connection was in when it closed. */
   readonly closedIn: string[] = [];
   connections = 0;
@@ -200,6 +221,7 @@ class ModelChat {
     this.urls.push(url);
     const offered = params.headers?.['Sec-WebSocket-Protocol'] ?? '';
     this.protocols.push(offered);
+    this.authorizations.push(params.headers?.Authorization ?? '');
     const q = new URL(url).searchParams;
     const user = q.get('username');
     if (!user || !chat.USERNAME_PATTERN.test(user)) return null;
@@ -477,6 +499,23 @@ describe.each(['v1', 'original'])('k6 scripts on a simulated k6 (%s)', (dialect)
       expect(chat.parseStamp(said[0])).not.toBeNull();
       expect(said.includes('/quit')).toBe(iteration === 0);
     }
+  });
+
+  it('with AUTH_SECRET every connection carries an HS256 token for its own name, which jose accepts', async () => {
+    const secret = 'k6-simulated-secret-of-at-least-32-chars';
+    const r = await runVU('connect-storm.js', { env: env({ HOLD: '3s', AUTH_SECRET: secret, TOKEN_TTL: '10m' }), iteration: 1 });
+    expectClean(r);
+    const offered = r.server.protocols[0].split(',').map((p) => p.trim());
+    const jwt = dialect === 'v1' ? offered.find((p) => p.startsWith('chatfabric.auth.'))?.slice('chatfabric.auth.'.length) : r.server.authorizations[0].replace(/^Bearer /, '');
+    expect(jwt).toBeTruthy();
+    const { payload, protectedHeader } = await jwtVerify(jwt!, new TextEncoder().encode(secret), { algorithms: ['HS256'], currentDate: new Date(sim.now) });
+    expect(protectedHeader.alg).toBe('HS256');
+    expect(payload.sub).toBe('sim-1');
+    expect(payload.exp! - payload.iat!).toBe(600);
+    // Without the secret, no credentials at all.
+    const plain = await runVU('connect-storm.js', { env: env({ HOLD: '3s' }), iteration: 1 });
+    expect(plain.server.protocols[0]).not.toContain('chatfabric.auth.');
+    expect(plain.server.authorizations[0]).toBe('');
   });
 
   it('fanout: a receiver measures every delivery and finds no gap; a sender sends at its share of RATE', async () => {

@@ -188,6 +188,23 @@ export function subprotocols(dialect, creds) {
 }
 
 /**
+ * An HS256 JWT naming `user` (`sub`, `iat`, `exp`), for load against a server with
+ * `AUTH_MODE=jwt` and a shared secret (docs/configuration.md). The encoder and the HMAC come
+ * from the caller (k6/encoding and k6/crypto in the scripts, node:crypto in the tests), so this
+ * module stays free of any runtime.
+ * @param {string} user
+ * @param {number} nowSec  seconds since the epoch
+ * @param {number} ttlSec  the token's life
+ * @param {(text: string) => string} b64url  unpadded base64url of a UTF-8 string
+ * @param {(input: string) => string} sign   unpadded base64url HMAC-SHA256 of input with the secret
+ * @returns {string}
+ */
+export function hs256Token(user, nowSec, ttlSec, b64url, sign) {
+  const input = `${b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64url(JSON.stringify({ sub: user, iat: nowSec, exp: nowSec + ttlSec }))}`;
+  return `${input}.${sign(input)}`;
+}
+
+/**
  * The handshake headers that select a dialect and carry the credentials, for clients that only
  * take headers (k6/ws has no protocols argument; its Params.headers are sent with the upgrade
  * request). No proxy or worker logs these headers.

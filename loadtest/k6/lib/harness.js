@@ -6,9 +6,11 @@
  * Everything about the protocol itself comes from chat.js.
  */
 import { check } from 'k6';
+import crypto from 'k6/crypto';
+import encoding from 'k6/encoding';
 import { Counter, Rate, Trend } from 'k6/metrics';
 import ws from 'k6/ws';
-import { classify, cleanPrefix, defaultPrefix, handshakeHeaders, NORMAL_CLOSE, parseDialect, provesInRoom, quitFrame } from './chat.js';
+import { classify, cleanPrefix, defaultPrefix, handshakeHeaders, hs256Token, NORMAL_CLOSE, parseDialect, provesInRoom, quitFrame } from './chat.js';
 import { durationParam, numberParam, stringParam } from './params.js';
 
 /** @typedef {import('./chat.js').Dialect} Dialect */
@@ -151,12 +153,33 @@ export function zeroCounters(counters) {
  */
 
 /**
+ * `-e AUTH_SECRET=<the server's AUTH_SECRET>`: every connection carries an HS256 token for its
+ * own username, valid for `-e TOKEN_TTL` (default 1h), so the scripts load a server with
+ * authentication on. Unset: no token, as for the local cluster's default.
+ * @param {string} user
+ * @returns {string | undefined}
+ */
+function tokenFor(user) {
+  const secret = stringParam(__ENV, 'AUTH_SECRET', '');
+  if (!secret) return undefined;
+  const ttlSec = Math.max(1, Math.round(durationParam(__ENV, 'TOKEN_TTL', '1h') / 1000));
+  return hs256Token(
+    user,
+    Math.floor(Date.now() / 1000),
+    ttlSec,
+    (text) => encoding.b64encode(text, 'rawurl'),
+    (input) => /** @type {string} */ (crypto.hmac('sha256', secret, input, 'base64rawurl')),
+  );
+}
+
+/**
  * Opens one connection and runs it until it closes (k6/ws's connect blocks the VU until then).
  * @param {SessionOptions} opts
  * @returns {SessionResult}
  */
 export function chatSession(opts) {
   const dialect = opts.dialect;
+  const token = opts.token ?? tokenFor(opts.username);
   const tags = opts.tags || {};
   const tracker = opts.tracker;
   /** @type {SessionResult} */
@@ -176,7 +199,7 @@ export function chatSession(opts) {
   let res;
   let opened = false;
   try {
-    res = ws.connect(opts.url, { headers: handshakeHeaders(dialect, { session: opts.session, token: opts.token }), tags }, (socket) => {
+    res = ws.connect(opts.url, { headers: handshakeHeaders(dialect, { session: opts.session, token }), tags }, (socket) => {
       opened = true;
       /** @type {ChatConn} */
       const conn = {
