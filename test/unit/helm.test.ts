@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { schema } from '../../src/config';
+import { configDefault as defaultOf, configEnvNames } from '../support/config-env';
 
 const { helmPath } = require('../../scripts/helm.js');
 const cluster = require('../../scripts/cluster.js');
@@ -197,21 +197,6 @@ describe('values.schema.json refuses bad values', () => {
     expect(r.output).toMatch(message);
   });
 });
-
-/** Every environment name src/config.ts reads. */
-function configEnvNames(node: Record<string, any> = schema): string[] {
-  return Object.values(node).flatMap((v) => (v && typeof v === 'object' && 'doc' in v ? [v.env] : v && typeof v === 'object' ? configEnvNames(v) : []));
-}
-function defaultOf(env: string, node: Record<string, any> = schema): unknown {
-  for (const v of Object.values(node)) {
-    if (v && typeof v === 'object' && 'doc' in v && v.env === env) return v.default;
-    if (v && typeof v === 'object' && !('doc' in v)) {
-      const found = defaultOf(env, v);
-      if (found !== undefined) return found;
-    }
-  }
-  return undefined;
-}
 
 describe('drift between the chart and the application', () => {
   const docs = render(VALUE_SETS.everything);
