@@ -287,7 +287,7 @@ describe('drift between the chart and the application', () => {
         const name = `${at}${pair.key.value}`;
         const comment = pair.key.commentBefore ?? (i === 0 ? map.commentBefore : undefined);
         // Kubernetes' own resource objects are documented by Kubernetes.
-        if (YAML.isMap(pair.value) && pair.key.value !== 'resources') walk(pair.value, `${name}.`);
+        if (YAML.isMap(pair.value) && pair.value.items.length > 0 && pair.key.value !== 'resources') walk(pair.value, `${name}.`);
         else if (!comment) uncommented.push(name);
       });
     };
@@ -295,5 +295,21 @@ describe('drift between the chart and the application', () => {
     expect(uncommented).toEqual([]);
     const valuesSchema = JSON.parse(readFileSync(path.join(CHART, 'values.schema.json'), 'utf8'));
     expect(Object.keys(valuesSchema.properties).sort()).toEqual(Object.keys(values).sort());
+  });
+});
+
+describe('helm/chatfabric/README.md', () => {
+  it('has a row for every value, with its default', () => {
+    const readme = readFileSync(path.join(CHART, 'README.md'), 'utf8');
+    const missing: string[] = [];
+    const walk = (node: Record<string, unknown>, at: string) => {
+      for (const [key, value] of Object.entries(node)) {
+        const name = `${at}${key}`;
+        if (value && typeof value === 'object' && !Array.isArray(value) && key !== 'resources' && Object.keys(value).length > 0) walk(value as Record<string, unknown>, `${name}.`);
+        else if (!readme.includes(`| \`${name}\` | \`${JSON.stringify(value)}\` |`)) missing.push(name);
+      }
+    };
+    walk(YAML.parse(readFileSync(path.join(CHART, 'values.yaml'), 'utf8')), '');
+    expect(missing).toEqual([]);
   });
 });
