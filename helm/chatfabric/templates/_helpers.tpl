@@ -51,3 +51,16 @@ The pod's grace period: the preStop pause, then the drain budget rounded up to s
 {{- define "chatfabric.gracePeriod" -}}
 {{- add (int .Values.preStopSeconds) (div (add (int .Values.config.drainTimeoutMs) 999) 1000) 5 }}
 {{- end }}
+
+{{/*
+Settings the worker would refuse at start (src/config.ts), refused at install instead of a
+crash-looping rollout. A key in an existingSecret cannot be seen here, so it is trusted.
+*/}}
+{{- define "chatfabric.validate" -}}
+{{- if and (eq .Values.auth.mode "jwt") (not .Values.auth.secret) (not .Values.auth.publicKey) (not .Values.existingSecret) }}
+{{- fail "auth.mode jwt needs a key: auth.secret, auth.publicKey, or AUTH_SECRET in existingSecret" }}
+{{- end }}
+{{- if and .Values.nats.password (not .Values.nats.user) }}
+{{- fail "nats.password is set but nats.user is empty" }}
+{{- end }}
+{{- end }}
