@@ -37,6 +37,41 @@ model('autoscaling/v2', 'HorizontalPodAutoscaler', require('kubernetes-models/au
 model('policy/v1', 'PodDisruptionBudget', require('kubernetes-models/policy/v1').PodDisruptionBudget);
 model('monitoring.coreos.com/v1', 'ServiceMonitor', require('@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1').ServiceMonitor);
 
+// The models' TypeScript interfaces, by apiVersion/kind: the validators above accept unknown
+// fields (their schemas allow additional properties), but TypeScript's excess-property check on
+// an object literal refuses them, at every depth.
+const TYPES: Record<string, [string, string]> = {
+  'v1/ConfigMap': ['kubernetes-models/v1/ConfigMap', 'IConfigMap'],
+  'v1/Secret': ['kubernetes-models/v1/Secret', 'ISecret'],
+  'v1/Service': ['kubernetes-models/v1/Service', 'IService'],
+  'v1/ServiceAccount': ['kubernetes-models/v1/ServiceAccount', 'IServiceAccount'],
+  'apps/v1/Deployment': ['kubernetes-models/apps/v1/Deployment', 'IDeployment'],
+  'networking.k8s.io/v1/Ingress': ['kubernetes-models/networking.k8s.io/v1/Ingress', 'IIngress'],
+  'autoscaling/v2/HorizontalPodAutoscaler': ['kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler', 'IHorizontalPodAutoscaler'],
+  'policy/v1/PodDisruptionBudget': ['kubernetes-models/policy/v1/PodDisruptionBudget', 'IPodDisruptionBudget'],
+  'monitoring.coreos.com/v1/ServiceMonitor': ['@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor', 'IServiceMonitor'],
+};
+
+/** TypeScript's errors for these documents typed as their Kubernetes interfaces (none: every field is known). */
+function unknownFields(docs: Doc[]): string[] {
+  const ts = require('typescript') as typeof import('typescript');
+  const file = path.join(ROOT, '.tools', 'rendered-manifests.ts');
+  const lines = docs.map((doc, i) => {
+    const [module, name] = TYPES[`${doc.apiVersion}/${doc.kind}`];
+    return `import type { ${name} as T${i} } from ${JSON.stringify(module)};\nexport const doc${i}: T${i} = ${JSON.stringify(doc)};`;
+  });
+  const options = { strict: true, noEmit: true, skipLibCheck: true, moduleResolution: ts.ModuleResolutionKind.Node10, module: ts.ModuleKind.CommonJS, types: [] };
+  const host = ts.createCompilerHost(options);
+  // The file exists only in memory; everything it imports comes from node_modules.
+  const source = ts.createSourceFile(file, lines.join('\n'), ts.ScriptTarget.ES2022);
+  const getSourceFile = host.getSourceFile.bind(host);
+  host.getSourceFile = (name, ...rest) => (name === file ? source : getSourceFile(name, ...rest));
+  const fileExists = host.fileExists.bind(host);
+  host.fileExists = (name) => name === file || fileExists(name);
+  const program = ts.createProgram([file], options, host);
+  return ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+}
+
 /** The Kubernetes version whose OpenAPI schemas the installed kubernetes-models were built from. */
 function modelsKubeVersion(): string {
   const readme = readFileSync(path.join(ROOT, 'node_modules', 'kubernetes-models', 'README.md'), 'utf8');
@@ -125,12 +160,16 @@ describe('helm template', () => {
       validator.validate(doc);
       expect(doc.metadata.labels['app.kubernetes.io/managed-by'], `${doc.kind} carries the standard labels`).toBe('Helm');
     }
+    expect(unknownFields(docs)).toEqual([]);
   });
 
   it('the validators do catch a bad document (so a pass above means something)', () => {
     const deployment = only(render(), 'Deployment');
     deployment.spec.template.spec.containers[0].ports[0].containerPort = 'http';
     expect(() => MODELS['apps/v1/Deployment'].validate(deployment)).toThrow(/containerPort/);
+    const misspelt = only(render(), 'Deployment');
+    misspelt.spec.template.spec.containers[0].readinesProbe = misspelt.spec.template.spec.containers[0].readinessProbe;
+    expect(unknownFields([misspelt]).join('\n')).toMatch(/readinesProbe/);
   });
 
   it('defaults: fixed replicas, a PDB, no HPA, no Ingress, no ServiceMonitor', () => {
