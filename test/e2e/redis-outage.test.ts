@@ -57,7 +57,7 @@ describe('Redis down for 30 s under traffic (PM2 + nginx)', () => {
     await waitUntil(
       async () => {
         await new Promise((r) => setTimeout(r, 200));
-        listed = await load!.v1[0].users('redisdown');
+        listed = await load!.v1[0].users(load!.room);
         return everyone.every((u) => listed.includes(u));
       },
       20_000,

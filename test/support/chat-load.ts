@@ -47,6 +47,8 @@ export interface Seen {
 }
 
 export interface ChatLoad {
+  /** The room everyone is in. */
+  room: string;
   v1: ChatClient[];
   legacy: TestClient[];
   /** Every chat message shown to a user (after the client core's dedupe). */
@@ -93,9 +95,10 @@ export const workerReady = async (port: number): Promise<boolean> => (await fetc
  */
 export async function startOutageLoad(cluster: { wsUrl: string; workerPorts: number[] }, room: string, prefix: string): Promise<ChatLoad> {
   // nginx hashes the names onto workers whose ports change every run: six names all land on one
-  // worker in about 3 % of runs. Other names are tried then, so that both workers carry users.
+  // worker in about 3 % of runs. Other names are tried then, in another room (the first one's
+  // history would count as messages the original-dialect users, who get no history, never saw).
   for (const suffix of ['', 'b', 'c', 'd']) {
-    const load = await startChatLoad({ url: cluster.wsUrl, legacyUrls: cluster.workerPorts.map((p) => `ws://127.0.0.1:${p}/ws`), room, prefix: prefix + suffix, v1: 6, legacy: 2 });
+    const load = await startChatLoad({ url: cluster.wsUrl, legacyUrls: cluster.workerPorts.map((p) => `ws://127.0.0.1:${p}/ws`), room: room + suffix, prefix: prefix + suffix, v1: 6, legacy: 2 });
     if (new Set(load.v1.map((c) => c.worker)).size === 2) {
       await waitUntil(() => load.stored().size >= 20, 20_000, 'traffic before the outage');
       return load;
@@ -232,6 +235,7 @@ export async function startChatLoad(opts: ChatLoadOptions): Promise<ChatLoad> {
   };
 
   return {
+    room: opts.room,
     v1,
     legacy,
     deliveries,
