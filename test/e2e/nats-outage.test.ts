@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOutageLoad, tally, workerReady as ready, type ChatLoad } from '../support/chat-load';
-import { connect } from '../support/client';
+import { startOutageLoad, stopFor, tally, workerReady as ready, type ChatLoad } from '../support/chat-load';
 import { startPm2Cluster, type Pm2Cluster } from '../support/pm2-cluster';
 import { waitUntil } from '../support/servers';
 
@@ -27,22 +26,8 @@ describe('NATS down for 30 s under traffic (PM2 + nginx)', () => {
   it('delivers every stored message to every user once NATS is back, with no duplicates', async () => {
     load = await startOutageLoad(cluster, 'natsdown', 'n');
 
-    const downAt = performance.now();
-    await cluster.pm2('stop', `${cluster.name}-nats`);
-    for (const p of cluster.workerPorts) await waitUntil(async () => !(await ready(p)), 15_000, `worker ${p} to notice`);
-    // One user's network drops during the outage: the client core retries until it gets in, then resumes.
-    const dropped = load.v1[load.v1.length - 1];
-    load.drop(dropped);
-    // Users arriving meanwhile are refused before the upgrade (by nginx with 502 once it counts both workers as failed).
-    const arrivals: string[] = [];
-    while (performance.now() - downAt < OUTAGE_MS) {
-      arrivals.push(await connect(cluster.wsUrl, `late${arrivals.length}`, { v1: true }).then((c) => (c.terminate(), 'accepted'), (e: Error) => e.message));
-      await new Promise((r) => setTimeout(r, 3000));
-    }
-    const storedDuring = load.stored().size;
-
-    await cluster.pm2('start', `${cluster.name}-nats`);
-    const backAt = performance.now();
+    let storedDuring = 0;
+    const { downAt, backAt, dropped, arrivals } = await stopFor(cluster, load, 'nats', OUTAGE_MS, () => (storedDuring = load!.stored().size));
     console.log(`down at ${downAt.toFixed(0)} ms, back at ${backAt.toFixed(0)} ms (the clock of the records)`);
     for (const p of cluster.workerPorts) await waitUntil(() => ready(p), 30_000, `worker ${p} ready again`);
     const readyMs = performance.now() - backAt;

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOutageLoad, tally, workerReady as ready, type ChatLoad } from '../support/chat-load';
-import { connect } from '../support/client';
+import { startOutageLoad, stopFor, tally, workerReady as ready, type ChatLoad } from '../support/chat-load';
 import { startPm2Cluster, type Pm2Cluster } from '../support/pm2-cluster';
 import { waitUntil } from '../support/servers';
 
@@ -30,22 +29,7 @@ describe('Redis down for 30 s under traffic (PM2 + nginx)', () => {
     load = await startOutageLoad(cluster, 'redisdown', 'r');
     const everyone = [...load.v1.map((c) => c.username), ...load.legacy.map((c) => c.username)];
 
-    const downAt = performance.now();
-    await cluster.pm2('stop', `${cluster.name}-redis`);
-    for (const p of cluster.workerPorts) await waitUntil(async () => !(await ready(p)), 15_000, `worker ${p} to notice`);
-    // One user's network drops during the outage: the client core retries until it gets in.
-    const dropped = load.v1[load.v1.length - 1];
-    load.drop(dropped);
-    // Users arriving meanwhile are refused before the upgrade (by nginx with 502 once it counts both workers as failed).
-    const arrivals: string[] = [];
-    while (performance.now() - downAt < OUTAGE_MS) {
-      arrivals.push(await connect(cluster.wsUrl, `late${arrivals.length}`, { v1: true }).then((c) => (c.terminate(), 'accepted'), (e: Error) => e.message));
-      await new Promise((r) => setTimeout(r, 3000));
-    }
-    expect(dropped.state).not.toBe('open');
-
-    await cluster.pm2('start', `${cluster.name}-redis`);
-    const backAt = performance.now();
+    const { downAt, backAt, dropped, arrivals } = await stopFor(cluster, load, 'redis', OUTAGE_MS, (gone) => expect(gone.state).not.toBe('open'));
     console.log(`down at ${downAt.toFixed(0)} ms, back at ${backAt.toFixed(0)} ms (the clock of the records)`);
     for (const p of cluster.workerPorts) await waitUntil(() => ready(p), 30_000, `worker ${p} ready again`);
     const readyMs = performance.now() - backAt;

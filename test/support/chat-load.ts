@@ -85,6 +85,45 @@ export interface ChatLoad {
 
 const now = () => performance.now();
 
+/** What an outage test saw while one embedded server of the cluster was stopped. */
+export interface Outage {
+  downAt: number;
+  backAt: number;
+  /** The extended client whose network dropped during the outage (it retries, then resumes). */
+  dropped: ChatClient;
+  /** Each newcomer's fate, one every 3 s: 'accepted' or the refusal. */
+  arrivals: string[];
+}
+
+/**
+ * Stops the cluster's embedded `app` for `ms` under the load: waits until every worker reports
+ * not ready, drops one user's connection, tries a newcomer every 3 s, then starts `app` again.
+ * `whileDown` runs last thing before the restart, for what a test reads of the outage itself
+ * (it is handed the dropped client).
+ */
+export async function stopFor(
+  cluster: { name: string; workerPorts: number[]; wsUrl: string; pm2: (...args: string[]) => Promise<string> },
+  load: ChatLoad,
+  app: 'nats' | 'redis',
+  ms: number,
+  whileDown: (dropped: ChatClient) => void = () => undefined,
+): Promise<Outage> {
+  const downAt = performance.now();
+  await cluster.pm2('stop', `${cluster.name}-${app}`);
+  for (const p of cluster.workerPorts) await waitUntil(async () => !(await workerReady(p)), 15_000, `worker ${p} to notice`);
+  const dropped = load.v1[load.v1.length - 1];
+  load.drop(dropped);
+  // Newcomers are refused before the upgrade (by nginx with 502 once it counts both workers as failed).
+  const arrivals: string[] = [];
+  while (performance.now() - downAt < ms) {
+    arrivals.push(await connect(cluster.wsUrl, `late${arrivals.length}`, { v1: true }).then((c) => (c.terminate(), 'accepted'), (e: Error) => e.message));
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+  whileDown(dropped);
+  await cluster.pm2('start', `${cluster.name}-${app}`);
+  return { downAt, backAt: performance.now(), dropped, arrivals };
+}
+
 /** A worker's own /readyz answers 200. */
 export const workerReady = async (port: number): Promise<boolean> => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok;
 
