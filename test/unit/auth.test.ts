@@ -10,12 +10,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthenticator } from '../../src/auth';
 import { ConfigError, loadConfig } from '../../src/config';
 import { CloseCode, SUBPROTOCOL_V1 } from '../../src/protocol';
 import { connect, connectV1, type ConnectOptions } from '../support/client';
-import { startCluster, type MemoryCluster } from './memory-cluster';
+import { clusterPerTest } from './memory-cluster';
 
 type Jose = typeof import('jose');
 let jose: Jose;
@@ -55,15 +55,8 @@ async function sign(claims: Claims, key: string | import('node:crypto').KeyObjec
   return jwt.sign(typeof key === 'string' ? new TextEncoder().encode(key) : key);
 }
 
-let cluster: MemoryCluster | null = null;
-afterEach(async () => {
-  await cluster?.close();
-  cluster = null;
-});
-async function start(env: Record<string, string> = {}): Promise<MemoryCluster> {
-  cluster = await startCluster({ nodes: 2, env });
-  return cluster;
-}
+const startCluster = clusterPerTest();
+const start = (env: Record<string, string> = {}) => startCluster({ nodes: 2, env });
 const HS256 = { AUTH_MODE: 'jwt', AUTH_SECRET: SECRET };
 
 /** The refusal of an upgrade: status, body and headers. */
@@ -184,7 +177,7 @@ describe('JWT authentication (auth.mode jwt)', () => {
     const alice = await c.v1(0, 'alice', { token });
     expect(alice.ofType('welcome')[0].user).toBe('alice');
     // The claim named by auth.usernameClaim, not sub.
-    await cluster!.close();
+    await c.close();
     const d = await start({ ...HS256, AUTH_USERNAME_CLAIM: 'preferred_username' });
     const dave = await d.v1(1, 'dave', { token: await sign({ sub: 'user-42', preferred_username: 'dave' }) });
     expect(dave.ofType('welcome')[0].user).toBe('dave');

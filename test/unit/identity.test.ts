@@ -4,21 +4,13 @@
  * fabric event could carry, never reaching an original-dialect client, whose clients would
  * show it as the server's. Memory mode, real HTTP/WebSocket servers on 127.0.0.1.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config';
 import type { ChatMessage } from '../../src/protocol';
 import { roomFrames } from '../../src/room-frames';
-import { startCluster, type ClusterOptions, type MemoryCluster } from './memory-cluster';
+import { clusterPerTest, type MemoryCluster } from './memory-cluster';
 
-let cluster: MemoryCluster | null = null;
-async function start(opts: ClusterOptions = {}): Promise<MemoryCluster> {
-  cluster = await startCluster(opts);
-  return cluster;
-}
-afterEach(async () => {
-  await cluster?.close();
-  cluster = null;
-});
+const start = clusterPerTest();
 
 /** The HTTP status and body an upgrade for `name` is refused with, or "open". */
 async function attempt(c: MemoryCluster, name: string, v1 = false): Promise<{ status: number; body: string } | 'open'> {

@@ -6,6 +6,7 @@
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
+import { afterEach } from 'vitest';
 import { MemoryBus } from '../../src/broker/memory';
 import { createAuthenticator } from '../../src/auth';
 import { allowedOrigins, loadConfig, type ConfigShape } from '../../src/config';
@@ -113,4 +114,17 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<MemoryClu
     cluster.nodes.push({ node, server, metrics, config, wsUrl: `ws://127.0.0.1:${port}/ws`, httpUrl: `http://127.0.0.1:${port}` });
   }
   return cluster;
+}
+
+/**
+ * For a test file whose tests each start one memory cluster: returns the start function and
+ * closes that test's cluster after it.
+ */
+export function clusterPerTest(): (opts?: ClusterOptions) => Promise<MemoryCluster> {
+  let cluster: MemoryCluster | null = null;
+  afterEach(async () => {
+    await cluster?.close();
+    cluster = null;
+  });
+  return async (opts = {}) => (cluster = await startCluster(opts));
 }

@@ -4,12 +4,12 @@
  * workers of one cluster. No external servers.
  */
 import { createHash } from 'node:crypto';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MemoryHistory } from '../../src/history/memory';
 import { MemoryPresence } from '../../src/presence/memory';
 import { CloseCode, ErrorCode } from '../../src/protocol';
 import { connect, presenceChanges, type Frame, type TestClient } from '../support/client';
-import { startCluster, type ClusterOptions, type MemoryCluster } from './memory-cluster';
+import { clusterPerTest } from './memory-cluster';
 
 /**
  * A MemoryPresence whose join of user `hold` into room "r" waits for release(); `held` resolves
@@ -34,17 +34,7 @@ function gatedJoin() {
 }
 
 
-let cluster: MemoryCluster | null = null;
-
-async function start(opts: ClusterOptions = {}): Promise<MemoryCluster> {
-  cluster = await startCluster(opts);
-  return cluster;
-}
-
-afterEach(async () => {
-  await cluster?.close();
-  cluster = null;
-});
+const start = clusterPerTest();
 
 let seq = 0;
 
