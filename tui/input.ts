@@ -1,4 +1,4 @@
-import { COMMANDS, ProtocolError, sayOrCommand } from '../src/protocol';
+import { COMMANDS, ProtocolError, sayOrCommand } from '../src/protocol/index.js';
 
 /** What the user typed, as a command for the client core. Pure, so it is unit-tested. */
 export type InputCommand =

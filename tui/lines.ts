@@ -7,18 +7,9 @@
  */
 import blessed from 'blessed';
 import { sanitizeText, type ChatMessage } from '../src/protocol';
+import { colourOf } from './core/colour';
 
-const PALETTE = ['cyan', 'green', 'yellow', 'magenta', 'blue', 'red', 'light-cyan', 'light-green', 'light-magenta', 'light-blue'];
-
-/**
- * A stable colour per user name, so people are easy to follow. Never grey: grey is the notices'
- * colour, and a name or a wrapped line of a message must not look like one.
- */
-export function colourOf(name: string): string {
-  let h = 0;
-  for (const ch of name) h = (h * 31 + ch.codePointAt(0)!) >>> 0;
-  return PALETTE[h % PALETTE.length];
-}
+export { colourOf } from './core/colour';
 
 /** Text from the network, safe to draw: one line, nothing hidden or reordered, no blessed tags. */
 export function shown(text: unknown): string {

@@ -6,8 +6,8 @@
  * only `chatfabric.v1`, never a value that carries a secret. Non-browser clients may send the JWT
  * as `Authorization: Bearer <jwt>` instead. This module imports nothing from Node or ws.
  */
-import { SUBPROTOCOL_V1 } from './frames';
-import { isValidSession } from './names';
+import { SUBPROTOCOL_V1 } from './frames.js';
+import { isValidSession } from './names.js';
 
 /** `chatfabric.session.<token>`: the session token that lets a reconnect take over its own name. */
 export const SESSION_PROTOCOL_PREFIX = 'chatfabric.session.';

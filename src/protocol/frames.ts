@@ -3,7 +3,7 @@
  * The original dialect is the Go chatroom's `{type, sender, content, timestamp, room}`;
  * the extended dialect (`chatfabric.v1`) is documented in docs/protocol.md.
  */
-import type { ErrorCode } from './codes';
+import type { ErrorCode } from './codes.js';
 
 /** The WebSocket subprotocol that selects the extended dialect. */
 export const SUBPROTOCOL_V1 = 'chatfabric.v1';

@@ -2,7 +2,7 @@
  * Naming rules for usernames and rooms. Both become NATS subject tokens and Redis key parts,
  * so the charset excludes `.`, `*`, `>`, whitespace and anything a terminal would interpret.
  */
-import { SYSTEM_SENDER } from './frames';
+import { SYSTEM_SENDER } from './frames.js';
 
 /** Letters, digits, `_` and `-`; 1 to 32 characters. Case-sensitive. */
 export const USERNAME_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;

@@ -2,10 +2,10 @@
  * Turns a client's text frame (either dialect) into one dialect-free Request, or a ProtocolError.
  * Everything a client can ask for goes through here, so validation lives in one place.
  */
-import { ErrorCode } from './codes';
-import type { Dialect, Ref } from './frames';
-import { isValidRoom, isValidUsername, DEFAULT_ROOM } from './names';
-import { sanitizeText, textLength } from './text';
+import { ErrorCode } from './codes.js';
+import type { Dialect, Ref } from './frames.js';
+import { isValidRoom, isValidUsername, DEFAULT_ROOM } from './names.js';
+import { sanitizeText, textLength } from './text.js';
 
 export type Request =
   | { kind: 'say'; text: string; ref?: Ref }

@@ -1,5 +1,5 @@
 /**
- * Vitest global setup: builds the worker once (integration tests run dist/, the real artefact)
+ * Vitest global setup: builds once (integration tests run dist/, the real artefact; the browser tests load dist/web)
  * and starts one real nats-server and one real redis-server for the whole run. Each test file
  * isolates itself with its own subject and key prefix. Everything is stopped by PID at the end.
  */
@@ -19,9 +19,7 @@ let servers: ServerHandle[] = [];
 
 export async function setup(project: TestProject): Promise<() => Promise<void>> {
   const root = path.resolve(__dirname, '..', '..');
-  execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(root, 'tsconfig.json')], {
-    stdio: 'inherit',
-  });
+  execFileSync(process.execPath, [path.join(root, 'scripts', 'build.js')], { stdio: 'inherit' });
   const [nats, redis] = await Promise.all([startNats(), startRedis()]);
   servers = [nats, redis];
   project.provide('natsUrl', nats.url);

@@ -1,16 +1,59 @@
 /**
  * The headless chatfabric client: connection, extended protocol, state, reconnect and resume.
- * It knows nothing of blessed; the TUI renders its events, and the tests and load tools use it
- * to speak the protocol. Reconnects use exponential backoff with full jitter and resume every
- * room from the highest contiguous id seen, deduplicating by id, so a reload loses and doubles
- * nothing.
+ * It knows nothing of blessed or of the DOM; the terminal client and the browser client render
+ * its events, and the tests and load tools use it to speak the protocol. Reconnects use
+ * exponential backoff with full jitter and resume every room from the highest contiguous id
+ * seen, deduplicating by id, so a reload loses and doubles nothing.
+ *
+ * It runs in browsers as well as in Node: no Node-only import here or in what it imports (the
+ * web build compiles it without Node's types, and test/unit/web-build.test.ts walks the
+ * imports). The WebSocket comes from a factory: the browser's own by default, the ws package's
+ * in Node (./client.ts), which can also report why a handshake was refused.
  */
-import { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
-import WebSocket from 'ws';
-import { offeredProtocols, RECONNECT_CODES, type ChatMessage, type DirectMessage, type RoomSummary } from '../../src/protocol';
-import { backoffDelay, type BackoffOptions } from './backoff';
-import { RoomTracker } from './tracker';
+import { offeredProtocols, RECONNECT_CODES, type ChatMessage, type DirectMessage, type RoomSummary } from '../../src/protocol/index.js';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { Emitter } from './emitter.js';
+import { RoomTracker } from './tracker.js';
+
+/** What the core needs of a WebSocket: the WHATWG interface, which browsers and ws both have. */
+export interface ChatSocket {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+}
+
+/**
+ * Opens a socket. `refused` is for a handshake the server answered with an HTTP status instead
+ * of an upgrade: only Node can read that (a browser sees a close with 1006 and nothing more).
+ * `abort` drops a socket at once (a handshake that hangs), without a closing handshake.
+ */
+export type SocketFactory = (
+  url: string,
+  protocols: string[],
+  refused: (status: number, body: string) => void,
+) => ChatSocket & { abort?(): void };
+
+/** The browser's WebSocket (and Node 22's). */
+export const globalSocket: SocketFactory = (url, protocols) => {
+  const WS = (globalThis as { WebSocket?: new (url: string, protocols: string[]) => ChatSocket }).WebSocket;
+  if (!WS) throw new Error('no WebSocket here: pass a socket factory (tui/core/client.ts has the one for Node)');
+  return new WS(url, protocols);
+};
+
+/** readyState of an open WebSocket (the same in every implementation). */
+const OPEN = 1;
+
+function randomSession(): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+type Timer = ReturnType<typeof setTimeout>;
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -34,6 +77,8 @@ export interface ChatClientOptions {
   requestTimeoutMs?: number;
   /** How long a connection attempt may take until the welcome frame (default 10 s). */
   handshakeTimeoutMs?: number;
+  /** Opens the WebSocket (default: the global WebSocket, as in a browser). */
+  socket?: SocketFactory;
 }
 
 export interface ServerError {
@@ -46,7 +91,7 @@ type Frame = Record<string, any>;
 interface Pending {
   resolve: (f: Frame) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: Timer;
 }
 
 /**
@@ -56,7 +101,7 @@ interface Pending {
  * joins and leaves at once, or a summary of a large room's), 'direct' (DirectMessage),
  * 'server_error' (ServerError), 'closed' (code, reason).
  */
-export class ChatClient extends EventEmitter {
+export class ChatClient extends Emitter {
   state: ConnectionState = 'closed';
   room: string;
   worker = '';
@@ -70,11 +115,11 @@ export class ChatClient extends EventEmitter {
   rtt: number | null = null;
   readonly session: string;
   reconnects = 0;
-  private ws: WebSocket | null = null;
+  private ws: (ChatSocket & { abort?(): void }) | null = null;
   private attempt = 0;
   private seq = 0;
   private readonly pending = new Map<string, Pending>();
-  private retryTimer: NodeJS.Timeout | null = null;
+  private retryTimer: Timer | null = null;
   private stopped = false;
 
   /** The refusal of the last handshake (`HTTP 401: invalid token: expired`), if it was refused. */
@@ -85,7 +130,7 @@ export class ChatClient extends EventEmitter {
     super();
     if (!opts.username && !opts.token) throw new Error('a username or a token is required');
     this.room = opts.room ?? 'global';
-    this.session = opts.session ?? randomBytes(16).toString('base64url');
+    this.session = opts.session ?? randomSession();
     this.name = opts.username ?? '';
   }
 
@@ -110,16 +155,25 @@ export class ChatClient extends EventEmitter {
     const q = new URLSearchParams({ ...(this.name && { username: this.name }), room: this.room });
     const after = this.tracker.resumeAfter(this.room);
     if (after !== undefined) q.set('after', String(after));
-    const ws = new WebSocket(`${this.opts.url}?${q}`, offeredProtocols({ v1: true, session: this.session, token: this.opts.token }));
+    let welcomed = false;
+    // A bad request or bad credentials stay bad: retrying cannot help (a 503 can).
+    const refused = (status: number, body: string) => {
+      const final = status === 400 || status === 401 || status === 403;
+      if (final) this.stopped = true;
+      this.refusal = `HTTP ${status}${body.trim() ? `: ${body.trim().slice(0, 500)}` : ''}`;
+      if (!final) return;
+      this.setState('closed', this.refusal);
+      if (onRefused && !welcomed) onRefused(new Error(this.refusal));
+    };
+    const ws = (this.opts.socket ?? globalSocket)(`${this.opts.url}?${q}`, offeredProtocols({ v1: true, session: this.session, token: this.opts.token }), refused);
     this.ws = ws;
     this.setState(this.reconnects > 0 || this.attempt > 0 ? 'reconnecting' : 'connecting');
-    let welcomed = false;
     // A server that accepts the socket but never welcomes (it died mid-setup) must not hold us.
-    const handshake = setTimeout(() => ws.terminate(), this.opts.handshakeTimeoutMs ?? 10_000);
-    ws.on('message', (data) => {
+    const handshake = setTimeout(() => (ws.abort ? ws.abort() : ws.close()), this.opts.handshakeTimeoutMs ?? 10_000);
+    ws.onmessage = (ev) => {
       let f: Frame;
       try {
-        f = JSON.parse(data.toString());
+        f = JSON.parse(String(ev.data));
       } catch {
         return;
       }
@@ -131,27 +185,13 @@ export class ChatClient extends EventEmitter {
         this.attempt = 0;
       }
       this.onFrame(f);
-    });
-    ws.on('unexpected-response', (_req, res) => {
-      // A bad request or bad credentials stay bad: retrying cannot help (a 503 can).
-      const final = res.statusCode === 400 || res.statusCode === 401 || res.statusCode === 403;
-      if (final) this.stopped = true;
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body = (body + d).slice(0, 500)));
-      res.on('end', () => {
-        this.refusal = `HTTP ${res.statusCode}${body.trim() ? `: ${body.trim()}` : ''}`;
-        ws.terminate();
-        if (!final) return;
-        this.setState('closed', this.refusal);
-        if (onRefused && !welcomed) onRefused(new Error(this.refusal));
-      });
-      res.on('error', () => ws.terminate());
-    });
-    ws.on('error', () => undefined);
-    ws.on('close', (code, reasonBuf) => {
+    };
+    ws.onerror = () => undefined;
+    let closed = false;
+    ws.onclose = ({ code, reason }) => {
+      if (closed) return;
+      closed = true;
       clearTimeout(handshake);
-      const reason = reasonBuf.toString();
       if (this.ws === ws) this.ws = null;
       for (const [, p] of this.pending) {
         clearTimeout(p.timer);
@@ -174,7 +214,7 @@ export class ChatClient extends EventEmitter {
         this.reconnects++;
         this.open();
       }, delay);
-    });
+    };
   }
 
   private setState(state: ConnectionState, detail?: string): void {
@@ -271,7 +311,7 @@ export class ChatClient extends EventEmitter {
 
   private request(frame: Frame): Promise<Frame> {
     const ws = this.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN || this.state !== 'open') {
+    if (!ws || ws.readyState !== OPEN || this.state !== 'open') {
       return Promise.reject(new Error('not connected'));
     }
     const ref = `r${++this.seq}`;

@@ -1,0 +1,2 @@
+import { ChatClient } from '../tui/core/chat-client.js';
+export { ChatClient };
