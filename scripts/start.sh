@@ -28,7 +28,7 @@ ready='
 for _ in $(seq 150); do
   if node -e "$ready"; then
     "$pm2" ls
-    echo "chatfabric: serving ws://127.0.0.1:$port/ws through nginx; logs: npx pm2 logs; stop: npm stop"
+    echo "chatfabric: chat at http://127.0.0.1:$port/ (WebSocket ws://127.0.0.1:$port/ws) through nginx; logs: npx pm2 logs; stop: npm stop"
     exit 0
   fi
   sleep 0.2

@@ -3,7 +3,8 @@
 # start their own real nats-server and redis-server on free loopback ports and stop them by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+# chromium only for the tests: the browser client's run in it (playwright-core downloads no browser).
+CHATFABRIC_EXTRA_PACKAGES="chromium ${CHATFABRIC_EXTRA_PACKAGES:-}" bash scripts/setup.sh
 export PATH="$PATH:/usr/sbin"
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT

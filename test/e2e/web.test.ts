@@ -1,0 +1,213 @@
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatClient } from '../../tui/core/client';
+import { launchBrowser } from '../support/browser';
+import { startPm2Cluster, type Pm2Cluster } from '../support/pm2-cluster';
+import { waitUntil } from '../support/servers';
+
+/**
+ * The browser client in a real chromium against the real local cluster (PM2 workers behind
+ * nginx, which serves the page): two pages and a user of the terminal client's core chat both
+ * ways, switch rooms, send direct messages, and go on through `pm2 reload` with every stored
+ * message shown once on each page. CHATFABRIC_WEB_SCREENSHOT=<file.png> saves a screenshot of
+ * one page (docs/web.png comes from it).
+ */
+describe('browser client (chromium, PM2 + nginx)', () => {
+  let cluster: Pm2Cluster;
+  let browser: Browser;
+  const cores: ChatClient[] = [];
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    [cluster, browser] = await Promise.all([startPm2Cluster({ workers: 2 }), launchBrowser()]);
+  }, 90_000);
+
+  afterAll(async () => {
+    for (const c of cores) c.close();
+    await browser?.close();
+    await cluster?.stop();
+  }, 60_000);
+
+  const base = () => `http://127.0.0.1:${cluster.publicPort}`;
+
+  async function open(name: string, viewport = { width: 1100, height: 700 }): Promise<Page> {
+    const page = await (await browser.newContext({ viewport })).newPage();
+    page.on('pageerror', (e) => pageErrors.push(`${name}: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(`${name}: ${m.text()}`);
+    });
+    await page.goto(`${base()}/`);
+    await page.locator('#name').fill(name);
+    await page.keyboard.press('Enter');
+    await page.locator('#conn[data-state="open"]').waitFor();
+    return page;
+  }
+
+  /** Types a line into the compose box and sends it with Enter, as a user does. */
+  async function type(page: Page, text: string): Promise<void> {
+    await page.locator('#input').fill(text);
+    await page.locator('#input').press('Enter');
+  }
+
+  /** The texts of the visible log's lines of one kind, in order. */
+  const lines = (page: Page, kind: 'message' | 'direct' | 'notice') =>
+    page.locator(`.log:not([hidden]) .line.${kind}`).evaluateAll((els) => els.map((e) => e.textContent?.replace(/^\d\d:\d\d/, '') ?? ''));
+
+  /** The ids of the stored messages a room's log shows, in order (repeats included). */
+  const idsIn = (page: Page, room: string) =>
+    page.locator(`.log[data-room="${room}"] .line.message[data-id]`).evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.id)));
+
+  const shows = (page: Page, text: string) => page.locator('.log:not([hidden]) .line', { hasText: text }).first().waitFor({ timeout: 10_000 });
+
+  it('serves the page from nginx, chats both ways with a terminal-client user, switches rooms, sends direct messages and survives pm2 reload', async () => {
+    const alice = await open('alice');
+    const bob = await open('bob');
+    const carol = new ChatClient({ url: cluster.wsUrl, username: 'carol' });
+    cores.push(carol);
+    const carolSaw: string[] = [];
+    const carolDirect: string[] = [];
+    carol.on('message', (m: { from: string; text: string }) => carolSaw.push(`${m.from}: ${m.text}`));
+    carol.on('direct', (m: { from: string; text: string }) => carolDirect.push(`${m.from}: ${m.text}`));
+    await carol.connect();
+
+    // Both ways between the pages, and with the terminal client's core.
+    await type(alice, 'hello from alice');
+    await shows(bob, 'hello from alice');
+    await type(bob, 'hello from bob');
+    await shows(alice, 'hello from bob');
+    await carol.say('hello from carol');
+    await shows(alice, 'hello from carol');
+    await shows(bob, 'hello from carol');
+    await waitUntil(() => carolSaw.includes('alice: hello from alice') && carolSaw.includes('bob: hello from bob'), 5000, 'carol sees both pages');
+    expect((await lines(bob, 'message')).filter((l) => l.includes('hello from'))).toEqual(['alicehello from alice', 'bobhello from bob', 'carolhello from carol']);
+
+    // The people list names everyone, in the user's colour; the rooms list counts them.
+    await waitUntil(async () => (await alice.locator('#members li').allTextContents()).join(',') === 'alice,bob,carol', 5000, 'members on the page');
+    expect(await alice.locator('#members li span').first().getAttribute('class')).toMatch(/^c-[a-z-]+$/);
+    await waitUntil(async () => (await alice.locator('#rooms button[aria-current="true"]').textContent()) === 'global3', 15_000, 'the rooms list counts three in global');
+
+    // Commands: Tab completes, /users answers, an unknown one is explained.
+    await alice.locator('#input').fill('/us');
+    await alice.locator('#input').press('Tab');
+    expect(await alice.locator('#input').inputValue()).toBe('/users ');
+    await alice.locator('#input').press('Enter');
+    await shows(alice, 'users online: ');
+    const online = (await lines(alice, 'notice')).find((l) => l.includes('users online: '))!;
+    expect(online.split('users online: ')[1].split(', ').sort()).toEqual(['alice', 'bob', 'carol']);
+    await type(alice, '/frobnicate');
+    await shows(alice, 'unknown command /frobnicate; try /help');
+
+    // Rooms: alice types /join, bob uses the form; only dev hears dev, history comes on join.
+    await type(alice, '/join dev');
+    await alice.locator('#room-title', { hasText: 'dev' }).waitFor();
+    await type(alice, 'first in dev');
+    await bob.locator('#join-room').fill('dev');
+    await bob.locator('#join-room').press('Enter');
+    await bob.locator('#room-title', { hasText: 'dev' }).waitFor();
+    await shows(bob, 'first in dev'); // from history
+    await type(bob, 'dev is quiet');
+    await shows(alice, 'dev is quiet');
+    expect(carolSaw.some((l) => l.includes('dev'))).toBe(false);
+
+    // Direct messages: page to core and core to page, across rooms.
+    await type(bob, '/msg carol psst carol');
+    await waitUntil(() => carolDirect.includes('bob: psst carol'), 5000, 'carol gets the direct message');
+    await carol.direct('alice', 'psst alice');
+    await shows(alice, 'psst alice');
+    expect((await lines(alice, 'direct')).at(-1)).toBe('carol → youpsst alice');
+
+    // Keyboard only: with nothing to complete, Tab leaves the compose box for the next control.
+    await alice.locator('#input').fill('');
+    await alice.locator('#input').press('Tab');
+    expect(await alice.evaluate(() => document.activeElement?.textContent)).toBe('Send');
+    await alice.locator('#input').focus();
+
+    // pm2 reload under traffic: carol (in dev now) and both pages keep talking.
+    await carol.join('dev');
+    const workersBefore = await Promise.all([alice, bob].map((p) => p.locator('#conn').getAttribute('data-worker')));
+    let sending = true;
+    const pageSent: string[] = [];
+    const carolAcked: number[] = [];
+    const carolLoop = (async () => {
+      for (let i = 0; sending; i++) {
+        try {
+          const m = await carol.say(`carol-${i}`);
+          if (m.id !== null) carolAcked.push(m.id);
+        } catch {
+          // not connected during the reload: the terminal client shows the error; nothing stored
+        }
+        await new Promise((r) => setTimeout(r, 40));
+      }
+    })();
+    const pageLoop = (async () => {
+      for (let i = 0; sending; i++) {
+        for (const [name, page] of [['alice', alice], ['bob', bob]] as const) {
+          await type(page, `${name}-${i}`);
+          pageSent.push(`${name}-${i}`);
+        }
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 1000));
+    await cluster.pm2('reload', `${cluster.name}-worker`);
+    const reloadedAt = carolAcked.length;
+    await waitUntil(() => carolAcked.length >= reloadedAt + 20, 30_000, 'traffic after the reload');
+    sending = false;
+    await Promise.all([carolLoop, pageLoop]);
+
+    // Both pages moved to new workers and show every stored message of dev once, none missing.
+    const workersAfter = await Promise.all([alice, bob].map((p) => p.locator('#conn').getAttribute('data-worker')));
+    expect(workersAfter[0]).not.toBe(workersBefore[0]);
+    expect(workersAfter[1]).not.toBe(workersBefore[1]);
+    const last = Math.max(...carolAcked);
+    for (const page of [alice, bob]) {
+      await waitUntil(async () => (await idsIn(page, 'dev')).includes(last), 15_000, 'the last message on each page');
+      const ids = await idsIn(page, 'dev');
+      expect(ids.length, 'no message shown twice').toBe(new Set(ids).size);
+      const sorted = [...ids].sort((a, b) => a - b);
+      const missing = [];
+      for (let id = sorted[0]; id <= last; id++) if (!ids.includes(id)) missing.push(id);
+      expect(missing, 'no stored message missing').toEqual([]);
+      for (const id of carolAcked) expect(ids).toContain(id);
+    }
+    // What a page sent and had acknowledged is on the other page too; the rest was reported as an error there.
+    const own = async (page: Page) => (await page.locator('.log[data-room="dev"] .line.message.own .text').allTextContents()).filter((t) => pageSent.includes(t));
+    const [aliceAcked, bobAcked] = [await own(alice), await own(bob)];
+    expect(aliceAcked.length).toBeGreaterThan(0);
+    const onBob = await bob.locator('.log[data-room="dev"] .line.message .text').allTextContents();
+    const onAlice = await alice.locator('.log[data-room="dev"] .line.message .text').allTextContents();
+    for (const t of aliceAcked) expect(onBob).toContain(t);
+    for (const t of bobAcked) expect(onAlice).toContain(t);
+    const failedNotices = (await lines(alice, 'notice')).filter((l) => l.includes('error: ')).length + (await lines(bob, 'notice')).filter((l) => l.includes('error: ')).length;
+    expect(aliceAcked.length + bobAcked.length + failedNotices).toBeGreaterThanOrEqual(pageSent.length);
+    console.log(
+      `web: ${pageSent.length} lines typed on the pages around the reload, ${aliceAcked.length + bobAcked.length} acknowledged, ${failedNotices} reported as errors; ` +
+        `carol ${carolAcked.length} acknowledged; dev shows ids ${Math.min(...(await idsIn(alice, 'dev')))}..${last} once on both pages; ` +
+        `workers ${workersBefore.join(',')} -> ${workersAfter.join(',')}`,
+    );
+
+    // Back to global: its log is kept, with nothing doubled by the switch.
+    await alice.locator('#rooms button', { hasText: 'global' }).click();
+    await alice.locator('#room-title', { hasText: 'global' }).waitFor();
+    const globalIds = await idsIn(alice, 'global');
+    expect(globalIds.length).toBe(new Set(globalIds).size);
+
+    // A phone-sized page: the side panel is behind a button and opens and closes by keyboard.
+    const phone = await open('dave', { width: 390, height: 740 });
+    expect(await phone.locator('#side').isVisible()).toBe(false);
+    await phone.locator('#toggle-side').click();
+    expect(await phone.locator('#side').isVisible()).toBe(true);
+    await phone.keyboard.press('Escape');
+    expect(await phone.locator('#side').isVisible()).toBe(false);
+
+    if (process.env.CHATFABRIC_WEB_SCREENSHOT) {
+      await type(bob, '/join global');
+      await bob.locator('#room-title', { hasText: 'global' }).waitFor();
+      await type(bob, 'back in global: the reload lost nothing');
+      await shows(alice, 'the reload lost nothing');
+      await alice.locator('#input').fill('/jo');
+      await alice.screenshot({ path: process.env.CHATFABRIC_WEB_SCREENSHOT });
+    }
+    expect(pageErrors).toEqual([]);
+  }, 150_000);
+});
