@@ -8,6 +8,7 @@ import type { Logger } from './log';
 import type { Metrics } from './metrics';
 import type { ChatNode } from './node';
 import { CredentialError, isReservedUsername, isValidRoom, isValidUsername, readCredentials, SECRET_QUERY_PARAMS, SUBPROTOCOL_V1, type OfferedCredentials } from './protocol';
+import { serveClientSettings, type ClientSettings, type WebClient } from './web';
 
 export interface Readiness {
   ready: boolean;
@@ -37,6 +38,10 @@ export interface ServerOptions {
   auth?: Authenticator | null;
   /** Origins (normalised) whose pages may connect; empty or absent: any. */
   allowedOrigins?: readonly string[];
+  /** What GET /client.json tells the browser client; absent: 404 (tests that need no page). */
+  clientSettings?: ClientSettings;
+  /** The page and its assets (src/web.ts); null or absent: /, /index.html and /assets/ answer 404. */
+  web?: WebClient | null;
 }
 
 const NO_SECRETS_IN_URL =
@@ -46,7 +51,8 @@ const TOKEN_REQUIRED =
   'authentication required: offer the subprotocol chatfabric.auth.<jwt> next to chatfabric.v1, or send Authorization: Bearer <jwt>';
 
 /**
- * HTTP endpoints (/healthz, /readyz, /metrics) and the WebSocket upgrade on /ws.
+ * HTTP endpoints (/healthz, /readyz, /metrics; the browser client at /, /index.html, /assets/
+ * and /client.json) and the WebSocket upgrade on /ws.
  * Everything that can be refused is refused before the upgrade, with an HTTP status.
  */
 export function createServer(opts: ServerOptions): http.Server {
@@ -72,6 +78,8 @@ export function createServer(opts: ServerOptions): http.Server {
       return res.end(await opts.metrics.registry.metrics());
     }
     if (path === '/ws') return respond(res, 426, { error: 'this endpoint speaks WebSocket: upgrade required' });
+    if (path === '/client.json' && opts.clientSettings) return serveClientSettings(req, res, opts.clientSettings);
+    if (opts.web?.serve(req, res, path)) return;
     respond(res, 404, { error: 'not found' });
   });
 
