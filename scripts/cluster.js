@@ -184,17 +184,10 @@ function addressLimits(s) {
 }
 
 /**
- * Headers on the page and its assets, as the workers send them (SECURITY_HEADERS in
- * src/web.ts; test/unit/nginx-conf.test.ts keeps the two equal). 'always': on 404s too.
+ * Headers on the page and its assets: the ones the workers send (src/web.ts), from one file.
+ * nginx sends them with 'always', on 404s too.
  */
-const SECURITY_HEADERS = {
-  'Content-Security-Policy':
-    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-  'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'no-referrer',
-  'X-Frame-Options': 'DENY',
-};
+const SECURITY_HEADERS = require('../src/web-headers.json');
 
 /**
  * The types nginx gives the client's files, as src/web.ts's CONTENT_TYPES (charset added by
@@ -395,4 +388,4 @@ function workerPorts(s, count) {
   return Array.from({ length: count }, (_, i) => s.workerPortBase + i);
 }
 
-module.exports = { SECURITY_HEADERS, WEB_TYPES, settings, binary, dirs, secrets, nginxConf, writeNginxConf, nginxArgs, reloadNginx, workerPorts, ROOT };
+module.exports = { settings, binary, dirs, secrets, nginxConf, writeNginxConf, nginxArgs, reloadNginx, workerPorts, ROOT };

@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { ConfigShape } from './config';
 import type { Logger } from './log';
 import { DEFAULT_ROOM } from './protocol';
+import securityHeaders from './web-headers.json';
 
 /** The build's output beside this compiled file: dist/src/web.js -> dist/web. */
 export const DEFAULT_WEB_ROOT = path.join(__dirname, '..', 'web');
@@ -18,16 +19,10 @@ export const DEFAULT_WEB_ROOT = path.join(__dirname, '..', 'web');
 /**
  * On the page, its assets and the answers about them. The page loads only its own modules and
  * stylesheet (no inline script or style), so 'self' is all it needs, plus ws:/wss: for the chat
- * connection (older browsers do not count ws: to the same host as 'self').
+ * connection (older browsers do not count ws: to the same host as 'self'). In a JSON file because
+ * the local nginx sends the same ones (scripts/cluster.js reads it).
  */
-export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'Content-Security-Policy':
-    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-  'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'no-referrer',
-  'X-Frame-Options': 'DENY',
-};
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = securityHeaders;
 
 /** Content types by file extension; anything else is application/octet-stream (with nosniff, never run). */
 export const CONTENT_TYPES: Readonly<Record<string, string>> = {
