@@ -2,18 +2,20 @@
 # rolls workers, the work PM2 does on one machine, so there is no PM2 inside.
 #   docker build -t chatfabric:0.1.0 .
 
-# Build: every dependency, TypeScript compiled to dist/.
+# Build: every dependency, TypeScript compiled to dist/ and the browser client to dist/web.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-# Everything tsconfig.json compiles, so the build is the one the tests run.
-COPY tsconfig.json ./
+# Everything tsconfig.json and tsconfig.web.json compile, so the build is the one the tests run.
+COPY tsconfig.json tsconfig.web.json ./
+COPY scripts/build.js scripts/build.js
 COPY src src
 COPY tui tui
+COPY web web
 COPY loadtest loadtest
 COPY test/support test/support
-RUN node node_modules/typescript/bin/tsc -p tsconfig.json
+RUN node scripts/build.js
 
 # Production dependencies only, installed apart so no compiler or test tool reaches the image.
 FROM node:20-bookworm-slim AS deps
@@ -27,6 +29,8 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=deps /app/node_modules node_modules
 COPY --from=build /app/dist/src dist/src
+# The browser client, served by the worker itself (src/web.ts: dist/web beside dist/src).
+COPY --from=build /app/dist/web dist/web
 # A numeric user, so Kubernetes' runAsNonRoot can check it without reading /etc/passwd.
 USER 10001:10001
 EXPOSE 8080

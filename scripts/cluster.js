@@ -65,6 +65,11 @@ function settings(env = process.env) {
      * (empty) allows any page.
      */
     allowedOrigins: env.ALLOWED_ORIGINS,
+    /**
+     * The built browser client nginx serves from disk (npm run build writes it): absolute, as
+     * nginx's root must be. WEB_ROOT, the workers' own setting, moves both.
+     */
+    webRoot: path.resolve(env.WEB_ROOT || path.join(ROOT, 'dist', 'web')),
     /** Development mode (npm run dev): tsc --watch and workers restarted on change. */
     dev: ['1', 'true', 'yes'].includes(String(env.CHATFABRIC_DEV || '').toLowerCase()),
   };
@@ -179,6 +184,36 @@ function addressLimits(s) {
 }
 
 /**
+ * Headers on the page and its assets: the ones the workers send (src/web.ts), from one file.
+ * nginx sends them with 'always', on 404s too.
+ */
+const SECURITY_HEADERS = require('../src/web-headers.json');
+
+/**
+ * The types nginx gives the client's files, as src/web.ts's CONTENT_TYPES (charset added by
+ * charset_types). Explicit, so that a distribution's mime.types (or its absence: nginx's
+ * built-in list has no js or css) cannot change what the browser is told.
+ */
+const WEB_TYPES = {
+  'text/html': ['html'],
+  'text/javascript': ['js', 'mjs'],
+  'text/css': ['css'],
+  'image/svg+xml': ['svg'],
+  'image/png': ['png'],
+  'image/x-icon': ['ico'],
+  'application/json': ['json', 'map'],
+  'text/plain': ['txt'],
+  'font/woff2': ['woff2'],
+};
+
+/** The directives every location that serves a file of the client carries. */
+function staticFile(indent) {
+  const headers = Object.entries(SECURITY_HEADERS).map(([name, value]) => `add_header ${name} "${value}" always;`);
+  // Not hashed file names: the browser revalidates each load (ETag, on by default) and gets 304s.
+  return ['add_header Cache-Control "no-cache" always;', ...headers].join(`\n${indent}`);
+}
+
+/**
  * The nginx configuration for the given worker ports. Clients are sticky by username
  * (`hash $arg_username consistent`): the terminal client keeps no cookies, the username is in
  * every handshake, it spreads users evenly, and adding or removing a worker moves only that
@@ -213,6 +248,15 @@ http {
   uwsgi_temp_path ${d.nginxTemp}/uwsgi;
   scgi_temp_path ${d.nginxTemp}/scgi;
 
+  # No include of /etc/nginx/mime.types: the public port serves the browser client's files only.
+  types {
+    ${Object.entries(WEB_TYPES).map(([type, exts]) => `${type} ${exts.join(' ')};`).join('\n    ')}
+  }
+  default_type application/octet-stream;
+  charset utf-8;
+  # text/html has a charset by default.
+  charset_types text/javascript text/css application/json text/plain;
+
   map $http_upgrade $connection_upgrade {
     default upgrade;
     ''      close;
@@ -236,11 +280,53 @@ ${servers}
     # reuseport: one listening socket per nginx worker, so the kernel spreads connections
     # over all of them instead of whichever wakes first.
     listen ${s.publicHost}:${s.publicPort} reuseport;
-    # Only the WebSocket endpoint is public: /healthz, /readyz and /metrics name workers and
-    # versions, and stay on the workers' own ports.
+    root ${s.webRoot};
+    # As the workers, which read nothing through a symlink: none below the root is followed.
+    disable_symlinks on from=$document_root;
+    # Everything public is read-only: the page, its files, its settings and the WebSocket
+    # handshake (a GET).
+    if ($request_method !~ ^(GET|HEAD)$) {
+      return 405;
+    }
+    # Only the browser client and the WebSocket endpoint are public: /healthz, /readyz and
+    # /metrics name workers and versions, and stay on the workers' own ports.
     location / {
       default_type text/plain;
-      return 404 "not found: the WebSocket endpoint is /ws\\n";
+      return 404 "not found\\n";
+    }
+    # The page and its files, straight from disk (the workers could serve them too, from memory,
+    # where no nginx of ours is in front). $uri is normalised first, so /assets/../x is /x, here a
+    # 404; try_files $uri matches files, not directories.
+    location = / {
+      try_files /index.html @chatfabric_not_built;
+      ${staticFile('      ')}
+    }
+    location = /index.html {
+      try_files $uri @chatfabric_not_built;
+      ${staticFile('      ')}
+    }
+    location /assets/ {
+      try_files $uri =404;
+      ${staticFile('      ')}
+    }
+    # As the workers: no dotfiles (a regular expression wins over the /assets/ prefix).
+    location ~ /\\. {
+      default_type text/plain;
+      return 404 "not found\\n";
+    }
+    location @chatfabric_not_built {
+      default_type text/plain;
+      return 404 "the web client is not built: run npm run build\\n";
+    }
+    # The page's settings come from the workers' configuration (auth mode, limits).
+    location = /client.json {
+      proxy_pass http://chatfabric_workers;
+      proxy_http_version 1.1;
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_connect_timeout 2s;
+      proxy_next_upstream error timeout http_502 http_503;
+      proxy_next_upstream_tries 3;
     }
     location @chatfabric_limited {
       default_type text/plain;
@@ -256,7 +342,9 @@ ${servers}
       proxy_http_version 1.1;
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $host;
+      # The Host as the browser sent it, port included: the workers let in the page of the host
+      # the handshake went to (isSameOrigin in src/server.ts), and $host drops the port.
+      proxy_set_header Host $http_host;
       # nginx is the edge: an X-Forwarded-For from the client proves nothing, so the workers get
       # the address nginx sees (they trust it from limits.trustedProxies, for their own limits).
       proxy_set_header X-Forwarded-For $remote_addr;

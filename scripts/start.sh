@@ -15,7 +15,7 @@ pm2=node_modules/.bin/pm2
 "$pm2" start ecosystem.config.js
 port=${CHATFABRIC_PORT:-8080}
 # Ready: every worker's /readyz on its own port, and nginx passing /ws to a worker (a plain GET
-# gets the worker's 426; nginx itself serves nothing else, /readyz included).
+# gets the worker's 426; nginx itself serves only the browser client, never /readyz).
 ready='
   const c = require("./scripts/cluster");
   const s = c.settings();

@@ -421,6 +421,20 @@ export const schema = {
       env: 'AUTH_CLOCK_TOLERANCE_SEC',
     },
   },
+  web: {
+    enabled: {
+      doc: 'Serve the browser client (GET / and /assets/) from web.root. Off: those paths answer 404; /client.json is served either way.',
+      format: 'flag',
+      default: true,
+      env: 'WEB_CLIENT',
+    },
+    root: {
+      doc: 'Directory of the built browser client (index.html and assets/), read once at start. Empty: dist/web beside the compiled worker.',
+      format: String,
+      default: '',
+      env: 'WEB_ROOT',
+    },
+  },
   names: {
     reserved: {
       doc: 'Usernames nobody may claim, compared ignoring case, "_", "-" and look-alike digits (r00t is root). "system", the sender of the original dialect\'s notices, is reserved even when left out.',
@@ -495,6 +509,7 @@ export interface ConfigShape {
     usernameClaim: string;
     clockToleranceSec: number;
   };
+  web: { enabled: boolean; root: string };
   names: { reserved: string[] };
   drain: { timeoutMs: number };
   log: { level: string; pretty: boolean };

@@ -10,6 +10,7 @@ import { createLogger } from './log';
 import { Metrics } from './metrics';
 import { ChatNode } from './node';
 import { createServer } from './server';
+import { clientSettings, webClientFor } from './web';
 
 async function main(): Promise<void> {
   let config: ConfigShape;
@@ -40,6 +41,8 @@ async function main(): Promise<void> {
     worker: config.worker.id,
     auth,
     allowedOrigins: allowedOrigins(config),
+    clientSettings: clientSettings(config),
+    web: webClientFor(config, log),
     node: () => node,
     readiness: () => {
       const checks = backends ? backends.healthy() : { nats: false, redis: false, subscriptions: false };

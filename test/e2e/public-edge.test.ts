@@ -1,10 +1,14 @@
 /**
  * The public port as clients meet it: the whole cluster under PM2 behind nginx. One address
  * cannot lock everyone else out (connections and handshakes per address, nginx's and the
- * workers'), and nginx serves the WebSocket endpoint alone, without its version.
+ * workers'); nginx serves the browser client (page and assets from disk, its settings from a
+ * worker) and the WebSocket endpoint, nothing else, without its version; the page of the host
+ * a browser connected to may open chat connections through it.
  * Clients choose their source address in 127.0.0.0/8.
  */
+import http from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SECURITY_HEADERS } from '../../src/web';
 import { closeAll, handshake, type Handshake } from '../support/from-address';
 import { startPm2Cluster, type Pm2Cluster } from '../support/pm2-cluster';
 
@@ -137,11 +141,11 @@ describe('the public port with the default limits (PM2 + nginx)', () => {
       for (const p of ['/healthz', '/readyz', '/metrics']) expect((await fetch(`http://127.0.0.1:${port}${p}`)).status, `${p} on ${port}`).toBe(200);
       workerIds.push(((await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as { worker: string }).worker);
     }
-    for (const p of ['/healthz', '/readyz', '/metrics', '/', '/metrics?x=1', '/ws/../metrics', '/WS', '/favicon.ico']) {
+    for (const p of ['/healthz', '/readyz', '/metrics', '/metrics?x=1', '/ws/../metrics', '/WS', '/favicon.ico', '/assets/../metrics']) {
       const res = await fetch(`${base}${p}`);
       const body = await res.text();
       expect(res.status, p).toBe(404);
-      expect(body, p).toBe('not found: the WebSocket endpoint is /ws\n');
+      expect(body, p).toBe('not found\n');
       expect(res.headers.get('server'), p).toBe('nginx');
     }
     // /ws itself reaches a worker (426 to a plain GET), and that answer names no worker either.
@@ -152,4 +156,76 @@ describe('the public port with the default limits (PM2 + nginx)', () => {
     for (const id of workerIds) expect(wsBody).not.toContain(id);
     expect(wsBody).not.toMatch(/v\d+\.\d+\.\d+/);
   });
+
+  it('serves the browser client: the page and its modules from disk with the workers\' headers, its settings from a worker', async () => {
+    const base = `http://127.0.0.1:${cluster.publicPort}`;
+    const page = await fetch(`${base}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await page.text()).toContain('/assets/web/main.js');
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) expect(page.headers.get(name), name).toBe(value);
+    expect(page.headers.get('cache-control')).toBe('no-cache');
+    // Revalidated, not downloaded again.
+    const again = await fetch(`${base}/`, { headers: { 'If-None-Match': page.headers.get('etag')! } });
+    expect(again.status).toBe(304);
+
+    const main = await fetch(`${base}/assets/web/main.js`);
+    expect(main.status).toBe(200);
+    expect(main.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(main.headers.get('content-security-policy')).toBe(SECURITY_HEADERS['Content-Security-Policy']);
+    expect((await fetch(`${base}/assets/style.css`)).headers.get('content-type')).toBe('text/css; charset=utf-8');
+    expect((await fetch(`${base}/assets/web/main.js.map`)).headers.get('content-type')).toBe('application/json; charset=utf-8');
+
+    const settings = await fetch(`${base}/client.json`);
+    expect(settings.status).toBe(200);
+    expect(settings.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(await settings.json()).toEqual({ auth: 'none', maxMessageLength: 2000, room: 'global' });
+
+    // Sent as written (fetch would resolve the dots first): nothing outside dist/web is served.
+    // nginx resolves the dots (404 for what is left) and refuses a path above / with 400.
+    const refusals: Record<string, number> = {
+      '/assets/../package.json': 404,
+      '/assets/%2e%2e/package.json': 404,
+      '/assets/../../package.json': 400,
+      '/assets/web/': 404,
+      '/assets/': 404,
+    };
+    for (const [p, status] of Object.entries(refusals)) {
+      const res = await rawGet(cluster.publicPort, p);
+      expect(res.status, p).toBe(status);
+      expect(res.body, p).not.toContain('"name"');
+    }
+    expect((await rawGet(cluster.publicPort, '/', 'POST')).status).toBe(405);
+  });
+
+  it('lets in the page of the host the browser connected to (Host with its port), a listed origin, and refuses other origins', async () => {
+    const port = cluster.publicPort;
+    const from = (user: string, headers: Record<string, string>) => handshake(cluster.wsUrl, next(user), { localAddress: '127.0.0.7', headers });
+    // A name the allowed origins (the cluster's own, http://127.0.0.1:<port>) do not list: only
+    // the same-origin rule lets it in, and only if nginx passed the port on ($http_host, not $host).
+    const own = await from('own', { Host: `chat.internal:${port}`, Origin: `http://chat.internal:${port}` });
+    opened.push(own);
+    expect(own).toMatchObject({ ok: true, welcome: { type: 'welcome' } });
+    const listed = await from('listed', { Origin: `http://127.0.0.1:${port}` });
+    opened.push(listed);
+    expect(listed).toMatchObject({ ok: true, welcome: { type: 'welcome' } });
+    for (const origin of ['https://evil.example', 'http://chat.internal', `http://chat.internal:${port + 1}`]) {
+      const other = await from('other', { Host: `chat.internal:${port}`, Origin: origin });
+      opened.push(other);
+      expect(other, origin).toMatchObject({ ok: false, status: 403, body: 'origin not allowed: pages of this origin may not open chat connections\n' });
+    }
+  });
 });
+
+/** A GET (or `method`) sent with its path exactly as written, answered by nginx on the public port. */
+function rawGet(port: number, target: string, method = 'GET'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: target }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}

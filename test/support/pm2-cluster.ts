@@ -123,7 +123,7 @@ export async function startPm2Cluster(opts: { workers?: number; env?: Record<str
   };
   try {
     await pm2('start', path.join(ROOT, 'ecosystem.config.js'));
-    // nginx serves /ws alone: a worker's 426 to a plain GET proves the path through nginx.
+    // nginx answers /ws only by passing it on: a worker's 426 to a plain GET proves the path through nginx.
     await waitUntil(async () => (await fetch(`http://127.0.0.1:${publicPort}/ws`)).status === 426, 30_000, 'the cluster through nginx');
     for (const p of cluster.workerPorts) {
       await waitUntil(async () => (await fetch(`http://127.0.0.1:${p}/readyz`)).ok, 30_000, `worker on ${p}`);

@@ -47,17 +47,35 @@ describe('the Dockerfile', () => {
   it('builds in one stage with dev dependencies and runs with production ones only', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     expect(stages[0].join('\n')).toMatch(/npm ci(?! .*--omit=dev)/);
-    expect(stages[0].join('\n')).toContain('tsc -p tsconfig.json');
+    // The build everyone runs (npm run build): both TypeScript projects and the page into dist/web.
+    expect(stages[0].filter((l) => l.startsWith('RUN ') && !l.startsWith('RUN npm ci'))).toEqual(['RUN node scripts/build.js']);
+    expect(pkg.scripts.build).toBe('node scripts/build.js');
     const installs = stages.flat().filter((l) => l.startsWith('RUN npm ci'));
     expect(installs.some((l) => l.includes('--omit=dev'))).toBe(true);
     expect(final.filter((l) => l.startsWith('RUN npm'))).toEqual([]);
     expect(find('COPY').some((l) => /--from=\S+ \/app\/node_modules/.test(l))).toBe(true);
   });
 
-  it('the build stage copies everything tsconfig.json compiles', () => {
-    const include: string[] = JSON.parse(read('tsconfig.json')).include;
-    const copied = stages[0].filter((l) => l.startsWith('COPY ')).map((l) => l.split(/\s+/)[1]);
-    for (const glob of include) expect(copied, glob).toContain(glob.split('/**')[0]);
+  it('the build stage copies everything scripts/build.js compiles and copies', () => {
+    const copied = stages[0].filter((l) => l.startsWith('COPY ')).flatMap((l) => l.split(/\s+/).slice(1, -1));
+    const build = read('scripts/build.js');
+    expect(copied).toEqual(expect.arrayContaining(['scripts/build.js', 'web']));
+    for (const project of ['tsconfig.json', 'tsconfig.web.json']) {
+      expect(build, project).toContain(`'${project}'`);
+      expect(copied, project).toContain(project);
+      // tsconfig.web.json has comments: JSON with them dropped.
+      const include: string[] = JSON.parse(read(project).replace(/^\s*\/\/.*$/gm, '')).include;
+      for (const glob of include) expect(copied, `${project}: ${glob}`).toContain(glob.split('/**')[0]);
+    }
+    // The page and its files, which build.js copies from web/public.
+    expect(build).toContain("path.join(root, 'web', 'public')");
+  });
+
+  it('puts the browser client where the worker looks for it: dist/web beside dist/src', () => {
+    const copies = find('COPY').filter((l) => l.startsWith('COPY --from=build '));
+    expect(copies).toEqual(expect.arrayContaining(['COPY --from=build /app/dist/src dist/src', 'COPY --from=build /app/dist/web dist/web']));
+    // src/web.ts: path.join(__dirname, '..', 'web') from dist/src/web.js.
+    expect(read('src/web.ts')).toContain("path.join(__dirname, '..', 'web')");
   });
 
   it('runs node directly (exec form: SIGTERM reaches it) on package.json\'s main, as the chart does', () => {
@@ -148,5 +166,17 @@ describe('docker-compose.yml', () => {
     const mount = services.nginx.volumes[0].split(':')[0];
     expect(path.resolve(ROOT, mount)).toBe(path.join(ROOT, 'deploy', 'compose', 'nginx.conf'));
     expect(services.nginx.ports).toEqual([`127.0.0.1:${local.publicPort}:8080`]);
+  });
+
+  it('nginx: the browser client\'s paths go to the workers (they serve it), the rest is 404, GET and HEAD only', () => {
+    const conf = read('deploy/compose/nginx.conf');
+    const names = [...conf.matchAll(/^\s*location ([^{]+)\{/gm)].map((m) => m[1].trim());
+    expect(names).toEqual(['/', '= /', '= /index.html', '/assets/', '= /client.json', '@chatfabric_limited', '= /ws']);
+    for (const at of ['= /', '= /index.html', '/assets/', '= /client.json']) {
+      expect(location(conf, at), at).toEqual(expect.arrayContaining(['proxy_pass http://chatfabric_workers;', 'proxy_set_header Host $http_host;']));
+    }
+    expect(location(conf, '/')).toContain('return 404 "not found\\n";');
+    expect(conf).not.toContain('$host;');
+    expect(conf).toMatch(/if \(\$request_method !~ \^\(GET\|HEAD\)\$\) \{\s*return 405;/);
   });
 });

@@ -206,18 +206,54 @@ describe('helm template', () => {
     expect(container.envFrom).toContainEqual({ secretRef: { name: 'chat-credentials' } });
   });
 
-  it('ingress with TLS: only /ws, on the host, with its certificate', () => {
-    const ingress = only(render(VALUE_SETS.ingressTls), 'Ingress');
-    expect(ingress.spec.tls).toEqual([{ hosts: ['chat.example.org'], secretName: 'chat-tls' }]);
-    expect(ingress.spec.rules).toHaveLength(1);
-    expect(ingress.spec.rules[0].host).toBe('chat.example.org');
-    expect(ingress.spec.rules[0].http.paths.map((p: { path: string; pathType: string }) => `${p.pathType} ${p.path}`)).toEqual(['Exact /ws']);
+  /** The chart's two Ingresses: /ws (sticky, limited) and the browser client's paths. */
+  function ingresses(docs: Doc[]): { ws: Doc; web: Doc } {
+    const found = docs.filter((d) => d.kind === 'Ingress');
+    expect(found.map((d) => d.metadata.name)).toEqual(['cf-chatfabric', 'cf-chatfabric-web']);
+    return { ws: found[0], web: found[1] };
+  }
+  const routes = (ingress: Doc) => ingress.spec.rules[0].http.paths.map((p: { path: string; pathType: string }) => `${p.pathType} ${p.path}`);
+
+  it('ingress with TLS: /ws and the browser client, on the host, with its certificate; never a Prefix /', () => {
+    const { ws, web } = ingresses(render(VALUE_SETS.ingressTls));
+    for (const ingress of [ws, web]) {
+      expect(ingress.spec.tls).toEqual([{ hosts: ['chat.example.org'], secretName: 'chat-tls' }]);
+      expect(ingress.spec.rules).toHaveLength(1);
+      expect(ingress.spec.rules[0].host).toBe('chat.example.org');
+      expect(ingress.spec.rules[0].http.paths.every((p: { backend: { service: { name: string } } }) => p.backend.service.name === 'cf-chatfabric')).toBe(true);
+    }
+    expect(routes(ws)).toEqual(['Exact /ws']);
+    expect(routes(web)).toEqual(['Exact /', 'Exact /index.html', 'Exact /client.json', 'Prefix /assets/']);
+    // A Prefix / (or any prefix the operational endpoints fall under) would make them public.
+    for (const route of [...routes(ws), ...routes(web)]) {
+      const [type, at] = route.split(' ');
+      for (const ops of ['/healthz', '/readyz', '/metrics']) expect(type === 'Exact' ? at === ops : ops.startsWith(at), `${route} ${ops}`).toBe(false);
+    }
   });
 
-  it('NOTES.txt tells how to connect the terminal client, with wss behind TLS', () => {
+  it('the browser client\'s Ingress has none of /ws\'s limits or sticky hash: a page load fetches a dozen modules', () => {
+    const { ws, web } = ingresses(render({ ingress: { enabled: true, annotations: { 'cert-manager.io/cluster-issuer': 'letsencrypt' } } }));
+    expect(Object.keys(ws.metadata.annotations!)).toEqual(expect.arrayContaining(['nginx.ingress.kubernetes.io/limit-rps', 'nginx.ingress.kubernetes.io/upstream-hash-by', 'cert-manager.io/cluster-issuer']));
+    // The extra annotations too stay on one Ingress, so that one owns the certificate.
+    expect(web.metadata.annotations).toBeUndefined();
+  });
+
+  it('config.webClient false: the pods serve no page (WEB_CLIENT), the Ingress routes only /ws and /client.json', () => {
+    const docs = render({ ingress: { enabled: true }, config: { webClient: false } });
+    expect(only(docs, 'ConfigMap').data.WEB_CLIENT).toBe('false');
+    const { ws, web } = ingresses(docs);
+    expect([...routes(ws), ...routes(web)]).toEqual(['Exact /ws', 'Exact /client.json']);
+    expect(only(render(), 'ConfigMap').data.WEB_CLIENT).toBe('true');
+  });
+
+  it('NOTES.txt tells how to connect the terminal client and where the browser client is, with wss and https behind TLS', () => {
     const notes = (values: Values) => helm(['install', 'cf', CHART, '--dry-run=client', '-f', valuesFile(values)]).output;
     expect(notes({})).toContain('npm run tui -- --url ws://127.0.0.1:8080/ws');
-    expect(notes(VALUE_SETS.ingressTls)).toContain('npm run tui -- --url wss://chat.example.org/ws');
+    expect(notes({})).toContain('http://127.0.0.1:8080/ (through the port-forward above)');
+    const tls = notes(VALUE_SETS.ingressTls);
+    expect(tls).toContain('npm run tui -- --url wss://chat.example.org/ws');
+    expect(tls).toContain('https://chat.example.org/');
+    expect(notes({ config: { webClient: false } })).not.toContain('browser client');
   });
 });
 
@@ -274,13 +310,21 @@ describe('drift between the chart and the application', () => {
     expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
     const paths = [container.readinessProbe.httpGet.path, container.livenessProbe.httpGet.path, only(docs, 'ServiceMonitor').spec.endpoints[0].path];
     for (const p of paths) expect(server).toContain(`path === '${p}'`);
-    const publicPath = only(docs, 'Ingress').spec.rules[0].http.paths[0].path;
+    const [ws, web] = docs.filter((d) => d.kind === 'Ingress');
+    const publicPath = ws.spec.rules[0].http.paths[0].path;
     expect(server).toContain(`url.pathname !== '${publicPath}'`);
     expect(nginx).toContain(`location = ${publicPath} {`);
+    // The browser client's paths: the worker serves them (src/web.ts), and so does the local nginx.
+    const webSource = readFileSync(path.join(ROOT, 'src', 'web.ts'), 'utf8');
+    expect(server).toContain("path === '/client.json'");
+    expect(webSource).toContain("pathname !== '/' && pathname !== '/index.html' && !pathname.startsWith('/assets/')");
+    for (const p of web.spec.rules[0].http.paths as { path: string; pathType: string }[]) {
+      expect(nginx, p.path).toContain(p.pathType === 'Exact' ? `location = ${p.path} {` : `location ${p.path} {`);
+    }
   });
 
   it('the ingress is sticky on the local nginx\'s key, with its timeouts and per-address limits', () => {
-    const a = only(docs, 'Ingress').metadata.annotations!;
+    const a = docs.find((d) => d.kind === 'Ingress')!.metadata.annotations!;
     const key = /hash (\S+) consistent;/.exec(nginx)?.[1];
     expect(a['nginx.ingress.kubernetes.io/upstream-hash-by']).toBe(key);
     const timeout = /proxy_read_timeout (\d+)s;/.exec(nginx)?.[1];

@@ -17,6 +17,7 @@ import { ChatNode } from '../../src/node';
 import { MemoryPresence } from '../../src/presence/memory';
 import type { Presence } from '../../src/presence/types';
 import { createServer } from '../../src/server';
+import { clientSettings, webClientFor } from '../../src/web';
 import { connect, connectLegacy, connectV1, type ConnectOptions, type TestClient } from '../support/client';
 
 export interface MemoryNode {
@@ -106,6 +107,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<MemoryClu
       worker: config.worker.id,
       auth,
       allowedOrigins: allowedOrigins(config),
+      clientSettings: clientSettings(config),
+      web: webClientFor(config, log),
       node: () => node,
       readiness: () => ({ ready: true, checks: { nats: true, redis: true } }),
     });
