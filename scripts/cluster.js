@@ -342,8 +342,7 @@ ${servers}
       proxy_http_version 1.1;
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
-      # The Host as the browser sent it, port included: the workers let in the page of the host
-      # the handshake went to (isSameOrigin in src/server.ts), and $host drops the port.
+      # The Host as the browser sent it, port included ($host drops the port).
       proxy_set_header Host $http_host;
       # nginx is the edge: an X-Forwarded-For from the client proves nothing, so the workers get
       # the address nginx sees (they trust it from limits.trustedProxies, for their own limits).

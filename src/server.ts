@@ -36,7 +36,7 @@ export interface ServerOptions {
   readiness: () => Readiness;
   /** Verifies tokens (auth.mode jwt); null or absent: no authentication, the query names the user. */
   auth?: Authenticator | null;
-  /** Origins (normalised) whose pages may connect besides the server's own; empty or absent: any. */
+  /** Origins (normalised) whose pages may connect; empty or absent: any. */
   allowedOrigins?: readonly string[];
   /** What GET /client.json tells the browser client; absent: 404 (tests that need no page). */
   clientSettings?: ClientSettings;
@@ -120,10 +120,9 @@ export function createServer(opts: ServerOptions): http.Server {
     if (!node || node.draining || !opts.readiness().ready) return refuse(socket, 503, 'not ready: try again shortly');
     if (node.connectionCount >= opts.maxConnections) return refuse(socket, 503, 'this worker is full: try again shortly');
     // Requests without Origin come from programs, not pages; only a browser page can be made to
-    // connect in its visitor's name, and browsers always send Origin. A page of the host the
-    // handshake was sent to is always let in: see isSameOrigin.
+    // connect in its visitor's name, and browsers always send Origin.
     const origin = req.headers.origin;
-    if (origins.size > 0 && origin !== undefined && !isSameOrigin(origin, req.headers.host) && !origins.has(normalizeOrigin(origin) ?? '')) {
+    if (origins.size > 0 && origin !== undefined && !origins.has(normalizeOrigin(origin) ?? '')) {
       opts.metrics.authRefusals.inc({ reason: 'origin' });
       return refuse(socket, 403, 'origin not allowed: pages of this origin may not open chat connections');
     }
@@ -185,29 +184,6 @@ export function createServer(opts: ServerOptions): http.Server {
     });
   });
   return server;
-}
-
-/**
- * Whether a page's Origin is the host:port this handshake was sent to (its Host header), as for
- * the page chatfabric serves itself at /: that page works without being listed in
- * ALLOWED_ORIGINS. Safe because chatfabric has no ambient credentials (no cookies; a token is a
- * subprotocol value the page must supply itself), so such a page can do nothing a program could
- * not; the list is there to keep other sites' pages from connecting in their visitors' names.
- * Host must keep its port: our nginx forwards $http_host (the header as the browser sent it),
- * not $host, which drops the port (127.0.0.1 against the Origin http://127.0.0.1:8080), and
- * ingress-nginx forwards the client's Host too. A default port counts as none on both sides
- * (https://chat.example.com is chat.example.com, as is chat.example.com:443); the scheme is not
- * compared, since behind a TLS proxy the worker cannot tell ws from wss.
- */
-export function isSameOrigin(origin: string, host: string | undefined): boolean {
-  const page = normalizeOrigin(origin);
-  // Host is host[:port] alone: with a path or credentials in it, it names no origin.
-  if (!page || !host || /[/?#@\\]/.test(host)) return false;
-  try {
-    return new URL(`${page.slice(0, page.indexOf(':'))}://${host}`).host === new URL(page).host;
-  } catch {
-    return false;
-  }
 }
 
 /** The client address a socket was counted under, for the per-address connection limit. */

@@ -147,7 +147,8 @@ export function runView(opts: ViewOptions): void {
     try {
       switch (cmd.kind) {
         case 'say':
-          await client.say(cmd.text); // shown by the 'message' event, once
+          if (client.state !== 'open') system('not connected: this line goes out once reconnected');
+          await client.sayWhenConnected(cmd.text); // shown by the 'message' event, once
           break;
         case 'join':
           await client.join(cmd.room);

@@ -146,7 +146,7 @@ class App {
     c.on('state', (state: ConnectionState, detail?: string) => {
       if (state === 'reconnecting' && detail) {
         if (!this.welcomedOnce && ++this.failedBeforeWelcome === HINT_AFTER_ATTEMPTS) {
-          this.notice('cannot connect yet: the server may be starting, or it refused the name or token (a browser is not told which). Still trying; sign out to change them.');
+          this.notice('cannot connect yet: the server may be starting, or it refused this page\'s origin, the name or the token (a browser is not told which). Still trying; sign out to change them.');
         } else if (this.welcomedOnce && !this.lostNoticeShown) {
           this.lostNoticeShown = true;
           this.notice('connection lost; reconnecting');
@@ -302,6 +302,14 @@ class App {
     this.append(m.room, line);
   }
 
+  /** A line of the user's that waits for the connection, until it is sent (then drawn as a message) or fails. */
+  private pendingLine(text: string): HTMLElement {
+    const line = this.line('pending');
+    line.append(el('span', 'from', 'you'), el('span', 'text', shown(text)), el('span', 'state', 'waiting for the connection…'));
+    this.append(this.room || this.settings.room, line);
+    return line;
+  }
+
   private direct(from: string, to: string, text: string, ts?: string): void {
     const line = this.line('direct', ts);
     line.append(el('span', 'via', `${shown(from)} → ${shown(to)}`), el('span', 'text', shown(text)));
@@ -446,9 +454,16 @@ class App {
     const cmd = parseInput(text);
     try {
       switch (cmd.kind) {
-        case 'say':
-          await c.say(cmd.text); // drawn by the 'message' event, once
+        case 'say': {
+          // Typed while reconnecting: shown as waiting, sent once the connection is back.
+          const pending = c.state === 'open' ? null : this.pendingLine(cmd.text);
+          try {
+            await c.sayWhenConnected(cmd.text); // drawn by the 'message' event, once
+          } finally {
+            pending?.remove();
+          }
           break;
+        }
         case 'join':
           await c.join(cmd.room);
           break;

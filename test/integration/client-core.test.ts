@@ -61,6 +61,8 @@ describe('client core', () => {
     const dee = make(b.wsUrl, 'dee', 'core-resume');
     await cal.connect();
     await dee.connect();
+    const deeSaw: string[] = [];
+    dee.on('message', (m) => deeSaw.push(m.text));
     const seen = new Map<number, number>();
     cal.on('message', (m, meta) => !meta.own && m.id !== null && seen.set(m.id, (seen.get(m.id) ?? 0) + 1));
     const states: string[] = [];
@@ -73,14 +75,29 @@ describe('client core', () => {
     await a.stop(); // SIGTERM: clients get 1001 and start reconnecting
     await waitUntil(() => cal.state === 'reconnecting', 5000, 'cal to notice');
     for (let i = 0; i < 5; i++) ids.push((await dee.say(`while away ${i}`)).id!);
+    // What cal types meanwhile fails with say(), and waits for the reconnect with sayWhenConnected().
+    await expect(cal.say('lost')).rejects.toThrow('not connected');
+    const typed = [cal.sayWhenConnected('typed while away 1'), cal.sayWhenConnected('typed while away 2')];
     // A new worker on the same port: cal's retries reach it and resume.
     extra.push(await startWorker({ natsUrl: inject('natsUrl'), redisUrl: inject('redisUrl'), prefix, id: 'CA2', port }));
     await waitUntil(() => cal.state === 'open' && cal.worker === 'CA2', 15_000, 'cal back on the new worker');
     for (let i = 0; i < 5; i++) ids.push((await dee.say(`after ${i}`)).id!);
     await waitUntil(() => ids.every((id) => seen.has(id)), 5000, 'every message at cal');
+    const [t1, t2] = await Promise.all(typed);
+    expect([t1.text, t2.text]).toEqual(['typed while away 1', 'typed while away 2']);
+    expect(t2.id).toBeGreaterThan(t1.id!); // in the order typed
+    await waitUntil(() => deeSaw.filter((t) => t.startsWith('typed while away')).length === 2, 5000, 'dee to get the typed lines');
+    expect(deeSaw.filter((t) => t.startsWith('typed while away') || t === 'lost')).toEqual(['typed while away 1', 'typed while away 2']);
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
     expect(states).toContain('reconnecting');
     expect(cal.reconnects).toBeGreaterThan(0);
+  });
+
+  it('gives up a line waiting for the connection when the client is closed', async () => {
+    const fay = make(b.wsUrl, 'fay');
+    await fay.connect();
+    fay.close();
+    await expect(fay.sayWhenConnected('never')).rejects.toThrow('not connected');
   });
 
   it('reports a taken name on connect and stops', async () => {

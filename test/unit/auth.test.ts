@@ -3,8 +3,7 @@
  * as subprotocol values (or Authorization), never in the URL; JWTs signed here with jose (HS256,
  * RS256 with a PEM file, ES256 with a JWKS file) are checked before the upgrade with a 401 and a
  * reason; the username comes from the token; an expiring token closes its connection with 4008;
- * the Origin allowlist refuses other pages with 403, and the page of the server's own host:port
- * is let in whatever the list says.
+ * the Origin allowlist refuses other pages with 403.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +14,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthenticator } from '../../src/auth';
 import { ConfigError, loadConfig } from '../../src/config';
 import { CloseCode, SUBPROTOCOL_V1 } from '../../src/protocol';
-import { isSameOrigin } from '../../src/server';
 import { connect, connectV1, type ConnectOptions } from '../support/client';
 import { clusterPerTest } from './memory-cluster';
 
@@ -290,53 +288,10 @@ describe('Origin allowlist (ws.allowedOrigins)', () => {
     for (const client of [local, ip, program]) expect(client.ofType('welcome')).toHaveLength(1);
   });
 
-  it('always lets in a page of the host the handshake went to, listed or not, and still refuses others', async () => {
-    // The list names another site only: the page the worker serves itself must work regardless.
-    const c = await start({ ALLOWED_ORIGINS: 'https://embed.example' });
-    const port = new URL(c.url(0)).port;
-    const own = await c.v1(0, 'alice', { origin: `http://127.0.0.1:${port}` });
-    const listed = await c.v1(0, 'bob', { origin: 'https://embed.example' });
-    for (const client of [own, listed]) expect(client.ofType('welcome')).toHaveLength(1);
-    expect(await refused(c.url(0), 'carol', { v1: true, origin: 'https://evil.example' })).toEqual({
-      status: 403,
-      body: 'origin not allowed: pages of this origin may not open chat connections',
-    });
-    // Same host, another port: another origin.
-    expect((await refused(c.url(0), 'dave', { origin: `http://127.0.0.1:${Number(port) + 1}` })).status).toBe(403);
-    // A page whose Origin and Host agree on another name is that host's own page (DNS points it here).
-    const named = (origin: string) => rawUpgrade(`${c.url(0)}?username=erin`, { Host: `chat.internal:${port}`, Origin: origin });
-    expect((await named(`http://chat.internal:${port}`)).statusCode).toBe(101);
-    expect((await named('http://chat.internal')).statusCode).toBe(403);
-  });
-
   it('allows any origin when the list is empty', async () => {
     const c = await start();
     const alice = await c.v1(0, 'alice', { origin: 'https://anywhere.example' });
     expect(alice.ofType('welcome')).toHaveLength(1);
-  });
-});
-
-describe('isSameOrigin: the page of the host the handshake went to', () => {
-  it.each([
-    ['http://127.0.0.1:8080', '127.0.0.1:8080', true],
-    ['http://LOCALHOST:8080', 'localhost:8080', true],
-    ['https://chat.example.com', 'chat.example.com', true],
-    ['https://chat.example.com', 'chat.example.com:443', true],
-    ['http://chat.example.com', 'chat.example.com:80', true],
-    ['http://[::1]:8080', '[::1]:8080', true],
-    // nginx's $host drops the port: that must not pass for the page on :8080, nor the reverse.
-    ['http://127.0.0.1:8080', '127.0.0.1', false],
-    ['http://127.0.0.1', '127.0.0.1:8080', false],
-    ['http://127.0.0.1:8081', '127.0.0.1:8080', false],
-    ['https://evil.example', 'chat.example.com', false],
-    ['null', 'chat.example.com', false],
-    ['https://chat.example.com', undefined, false],
-    ['https://chat.example.com', '', false],
-    ['https://chat.example.com', 'chat.example.com/x', false],
-    ['https://chat.example.com', 'user@chat.example.com', false],
-    ['https://chat.example.com/path', 'chat.example.com', false],
-  ])('%s with Host %s: %s', (origin, host, expected) => {
-    expect(isSameOrigin(origin, host)).toBe(expected);
   });
 });
 

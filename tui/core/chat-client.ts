@@ -334,6 +334,37 @@ export class ChatClient extends Emitter {
     return m;
   }
 
+  /**
+   * say(), for a person typing: a line sent while the connection is down (a reload, a network
+   * blip) waits for the reconnect, up to `waitMs`, instead of failing. It had not been sent, so
+   * sending it later cannot double it; lines waiting together go out in the order typed. A line
+   * whose connection drops while it is in flight still fails: it may have been stored, and the
+   * resume shows it if it was.
+   */
+  async sayWhenConnected(text: string, waitMs = 30_000): Promise<ChatMessage> {
+    if (this.state !== 'open') await this.connected(waitMs);
+    return this.say(text);
+  }
+
+  /** Resolves at the next welcome; rejects after `waitMs` or once the client is closed for good. */
+  private connected(waitMs: number): Promise<void> {
+    if (this.state === 'closed') return Promise.reject(new Error('not connected'));
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        this.off('welcome', onWelcome).off('state', onState);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onWelcome = () => done();
+      const onState = (state: ConnectionState) => {
+        if (state === 'closed') done(new Error('not connected'));
+      };
+      const timer = setTimeout(() => done(new Error('not connected: gave up waiting for the reconnect')), waitMs);
+      this.on('welcome', onWelcome).on('state', onState);
+    });
+  }
+
   /** Sends raw chat text, which the server may read as a slash command (`/join dev`). */
   sendText(text: string): void {
     this.ws?.send(JSON.stringify({ type: 'message', text, ref: `r${++this.seq}` }));
