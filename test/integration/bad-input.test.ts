@@ -478,9 +478,11 @@ describe('bad input on real workers', () => {
     });
 
     it('answers 404 for a wrong path (HTTP and upgrade) and 426 for GET /ws without an upgrade', async () => {
-      for (const path of ['/nope', '/ws/extra', '/WS', '/']) {
+      for (const path of ['/nope', '/ws/extra', '/WS', '/assets/', '/assets/nope.js']) {
         expect((await httpStatus(`${a.httpUrl}${path}`)).status, path).toBe(404);
       }
+      // `/` is the browser client's page (src/web.ts), not a wrong path.
+      expect((await httpStatus(`${a.httpUrl}/`)).status).toBe(200);
       const up = await connect(`${b.httpUrl.replace('http', 'ws')}/chat`, 'someone').then(
         (c) => {
           c.terminate();
