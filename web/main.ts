@@ -52,7 +52,10 @@ async function loadSettings(): Promise<Settings> {
 class App {
   private client: ChatClient | null = null;
   private readonly logs = new Map<string, HTMLElement>();
+  /** The room shown. */
   private room = '';
+  /** The room the server last said we joined. */
+  private joined = '';
   private roomList: RoomSummary[] = [];
   private readonly sent: string[] = [];
   private sentAt = 0;
@@ -140,6 +143,8 @@ class App {
     this.client = c;
     $('login').hidden = true;
     $('chat').hidden = false;
+    // The first room's log shows at once, so what is said before the welcome is seen.
+    this.show(this.settings.room);
     $('input').focus();
     const me = () => c.username;
 
@@ -162,9 +167,10 @@ class App {
       this.drawConn();
     });
     c.on('joined', (room: string) => {
-      const changed = room !== this.room;
       this.show(room);
-      if (changed) this.notice(`you are in ${shown(room)} as ${shown(me())}`, room);
+      // Said on entering a room, not again when a reconnect resumes it.
+      if (room !== this.joined) this.notice(`you are in ${shown(room)} as ${shown(me())}`, room);
+      this.joined = room;
       this.drawMembers();
       this.refreshRoomsSoon();
     });
@@ -221,6 +227,7 @@ class App {
     for (const log of this.logs.values()) log.remove();
     this.logs.clear();
     this.room = '';
+    this.joined = '';
   }
 
   private signOut(): void {

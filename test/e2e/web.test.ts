@@ -1,9 +1,11 @@
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ChatClient } from '../../tui/core/client';
 import { launchBrowser } from '../support/browser';
 import { startPm2Cluster, type Pm2Cluster } from '../support/pm2-cluster';
+import { uniquePrefix } from '../support/prefix';
 import { waitUntil } from '../support/servers';
+import { startWorker, type WorkerHandle } from '../support/worker';
 
 /**
  * The browser client in a real chromium against the real local cluster (PM2 workers behind
@@ -188,14 +190,16 @@ describe('browser client (chromium, PM2 + nginx)', () => {
     const onAlice = await alice.locator('.log[data-room="dev"] .line.message .text').allTextContents();
     for (const t of aliceAcked) expect(onBob).toContain(t);
     for (const t of bobAcked) expect(onAlice).toContain(t);
-    // Lines typed while a page was reconnecting waited and went out: none failed.
+    // Lines typed while a page was reconnecting waited and went out. One in flight when its
+    // worker closed may fail (it may have been stored, so it is not sent again): then the page
+    // said so. Nothing typed went unaccounted for.
     const errors = [...(await lines(alice, 'notice')), ...(await lines(bob, 'notice'))].filter((l) => l.includes('error: '));
-    expect(errors).toEqual([]);
-    expect(aliceAcked.length + bobAcked.length).toBe(pageSent.length);
+    expect(errors.filter((e) => !/^error: connection closed \(\d+\)$/.test(e))).toEqual([]);
+    expect(aliceAcked.length + bobAcked.length + errors.length).toBe(pageSent.length);
     expect(await alice.locator('.line.pending').count()).toBe(0);
     const waited = (await Promise.all([alice, bob].map((p) => p.evaluate(() => (window as unknown as { waited: number }).waited)))).reduce((a, b) => a + b);
     console.log(
-      `web: ${pageSent.length} lines typed on the pages around the reload (${waited} while reconnecting, which waited), all acknowledged and shown once on both; ` +
+      `web: ${pageSent.length} lines typed on the pages around the reload (${waited} while reconnecting, which waited), ${aliceAcked.length + bobAcked.length} acknowledged and shown once on both, ${errors.length} in flight at a close reported as failed; ` +
         `carol ${carolAcked.length} acknowledged; dev shows ids ${Math.min(...(await idsIn(alice, 'dev')))}..${last} once on both pages; ` +
         `workers ${workersBefore.join(',')} -> ${workersAfter.join(',')}`,
     );
@@ -226,4 +230,56 @@ describe('browser client (chromium, PM2 + nginx)', () => {
     }
     expect(pageErrors).toEqual([]);
   }, 150_000);
+});
+
+/**
+ * With authentication on, against one worker serving the page itself (as in the container image
+ * and on Kubernetes, where no nginx of ours is in front): the page asks for a token instead of a
+ * name, takes the name from it, and says what may be wrong when a bad token keeps it out.
+ */
+describe('browser client with authentication on (a worker serving the page)', () => {
+  const SECRET = 'web-test-secret-0123456789abcdef0123456789';
+  let worker: WorkerHandle;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    [worker, browser] = await Promise.all([
+      startWorker({ natsUrl: inject('natsUrl'), redisUrl: inject('redisUrl'), prefix: uniquePrefix('webauth'), env: { AUTH_MODE: 'jwt', AUTH_SECRET: SECRET } }),
+      launchBrowser(),
+    ]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await worker?.stop();
+  });
+
+  it('asks for a token, not a name, names the user from it, and explains a refused one', async () => {
+    const { SignJWT } = await import('jose');
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('tina').setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
+    const page = await (await browser.newContext()).newPage();
+    const res = await page.goto(`${worker.httpUrl}/`);
+    expect(res?.headers()['content-security-policy']).toContain("script-src 'self'");
+    await page.locator('#token').waitFor();
+    expect(await page.locator('#name').isVisible()).toBe(false);
+    await page.locator('#login-form button').click();
+    expect(await page.locator('#login-error').textContent()).toBe('a token is required on this server');
+    await page.locator('#token').fill(token);
+    await page.keyboard.press('Enter');
+    await page.locator('#conn[data-state="open"]').waitFor();
+    await page.locator('.line.notice', { hasText: 'you are in global as tina' }).waitFor();
+    await page.locator('#input').fill('signed in from a token');
+    await page.keyboard.press('Enter');
+    await page.locator('.line.message.own', { hasText: 'signed in from a token' }).waitFor();
+
+    // A token of another key: the browser sees only failed handshakes, and the page says why that may be.
+    const bad = await (await browser.newContext()).newPage();
+    await bad.goto(`${worker.httpUrl}/`);
+    await bad.locator('#token').fill(`${token.slice(0, -4)}AAAA`);
+    await bad.keyboard.press('Enter');
+    await bad.locator('.line.notice', { hasText: 'cannot connect yet' }).waitFor({ timeout: 15_000 });
+    expect(await bad.locator('#conn').getAttribute('data-state')).not.toBe('open');
+    await bad.locator('#sign-out').click();
+    expect(await bad.locator('#token').isVisible()).toBe(true);
+  }, 60_000);
 });
