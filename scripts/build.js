@@ -18,9 +18,12 @@ const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
 const STAMP = path.join(root, 'dist', '.build-stamp');
 /** Everything the build reads: the sources of both projects, their configs, the dependencies' lock. */
 const INPUTS = ['src', 'tui', 'loadtest', 'test/support', 'web', 'tsconfig.json', 'tsconfig.web.json', 'package-lock.json', 'scripts/build.js'];
+/** Under the inputs but not read by the build: the benchmark's results (npm run bench writes them). */
+const NOT_INPUTS = new Set([path.join(root, 'loadtest', 'results')]);
 
 /** The newest modification time under `p` (a file or a directory), 0 when it does not exist. */
-function newest(p) {
+function newest(p, base = root) {
+  if (NOT_INPUTS.has(path.join(root, path.relative(base, p)))) return 0;
   let st;
   try {
     st = fs.statSync(p);
@@ -30,7 +33,7 @@ function newest(p) {
   if (!st.isDirectory()) return st.mtimeMs;
   // A directory's own mtime changes when a file is added, removed or renamed in it.
   let max = st.mtimeMs;
-  for (const entry of fs.readdirSync(p)) max = Math.max(max, newest(path.join(p, entry)));
+  for (const entry of fs.readdirSync(p)) max = Math.max(max, newest(path.join(p, entry), base));
   return max;
 }
 
@@ -42,7 +45,7 @@ function staleness(dir = root) {
   } catch {
     return 'no build yet';
   }
-  for (const input of INPUTS) if (newest(path.join(dir, input)) > built) return `${input} changed`;
+  for (const input of INPUTS) if (newest(path.join(dir, input), dir) > built) return `${input} changed`;
   return null;
 }
 

@@ -37,6 +37,9 @@ describe('set-up skips what is done', () => {
     at('tui/core/new-file.ts', 1); // a new file (its directory changes too)
     expect(staleness(tmp)).toBe('tui changed');
     at('dist/.build-stamp', 0);
+    at('loadtest/results/2026-12-02.json', -5); // a benchmark's output is no source
+    at('loadtest/bench/main.ts', 10);
+    expect(staleness(tmp)).toBeNull();
     at('package-lock.json', -5); // dependencies changed: their types may have
     expect(staleness(tmp)).toBe('package-lock.json changed');
   });
