@@ -82,6 +82,15 @@ if (s.dev) {
     autorestart: true,
     ...log('tsc'),
   });
+  // The browser client: nginx serves dist/web from disk, so a page reload shows the change.
+  apps.push({
+    name: `${s.name}-tsc-web`,
+    script: path.join(s.root, 'node_modules', 'typescript', 'bin', 'tsc'),
+    args: ['-p', 'tsconfig.web.json', '--watch', '--preserveWatchOutput'],
+    cwd: s.root,
+    autorestart: true,
+    ...log('tsc-web'),
+  });
 }
 apps.push({
   name: `${s.name}-nginx`,
