@@ -504,7 +504,10 @@ class App {
           break;
       }
     } catch (err) {
-      this.notice(`error: ${shown((err as Error).message)}`);
+      // A line in flight when the connection dropped may or may not have been stored: say which
+      // line, and that the resume shows it if it was (it is not sent again, which could double it).
+      const line = cmd.kind === 'say' ? ` (your line "${shown(cmd.text)}" may not have been sent; if it was, it shows once reconnected)` : '';
+      this.notice(`error: ${shown((err as Error).message)}${line}`);
     }
   }
 }
