@@ -6,7 +6,7 @@ import blessed from 'blessed';
 import { isValidUsername, nameList, type ChatMessage } from '../src/protocol';
 import { ChatClient } from './core/client';
 import { LineEditor } from './editor';
-import { completeInput, parseInput } from './input';
+import { completeInput, runInput, type InputView } from './input';
 import { colourOf, directLine, messageLine, noticeLine, shown } from './lines';
 
 export { colourOf } from './lines';
@@ -143,50 +143,19 @@ export function runView(opts: ViewOptions): void {
     drawStatus();
   };
 
-  const run = async (text: string) => {
-    if (!client) return;
-    const cmd = parseInput(text);
-    try {
-      switch (cmd.kind) {
-        case 'say':
-          if (client.state !== 'open') system('not connected yet: this line goes out once connected');
-          await client.sayWhenConnected(cmd.text); // shown by the 'message' event, once
-          break;
-        case 'join':
-          await client.join(cmd.room);
-          break;
-        case 'leave':
-          await client.leave();
-          break;
-        case 'users': {
-          const list = await client.users(cmd.room);
-          system(`${cmd.room ? `users in ${cmd.room}` : 'users online'}: ${list.join(', ')}`);
-          break;
-        }
-        case 'rooms': {
-          const list = await client.rooms();
-          system(`rooms: ${list.map((r) => `${r.name} (${r.users})`).join(', ')}`);
-          break;
-        }
-        case 'msg':
-          await client.direct(cmd.to, cmd.text);
-          line(directLine({ from: 'you', to: cmd.to, text: cmd.text }));
-          break;
-        case 'help':
-          for (const c of await client.help()) system(`${c.usage.padEnd(20)} ${c.help}`);
-          system('PgUp/PgDn scroll, Up/Down input history, Tab completes, Ctrl-C quits');
-          break;
-        case 'quit':
-          quit();
-          break;
-        case 'error':
-          system(cmd.message);
-          break;
-      }
-    } catch (err) {
-      system(`error: ${(err as Error).message}`);
-    }
+  const inputView: InputView = {
+    notice: system,
+    waiting: () => {
+      system('not connected yet: this line goes out once connected');
+      return () => undefined;
+    },
+    directSent: (to, text) => line(directLine({ from: 'you', to, text })),
+    helpLine: (usage, help) => `${usage.padEnd(20)} ${help}`,
+    keysHelp: 'PgUp/PgDn scroll, Up/Down input history, Tab completes, Ctrl-C quits',
+    failed: (message) => system(`error: ${message}`),
+    quit: () => quit(),
   };
+  const run = (text: string) => (client ? runInput(client, text, inputView) : Promise.resolve());
 
   const drawInput = () => {
     const { text, column } = editor.view((screen.width as number) || 80);

@@ -6,7 +6,7 @@
  */
 import { ChatClient, type ConnectionState } from '../tui/core/chat-client.js';
 import { colourOf } from '../tui/core/colour.js';
-import { COMMAND_NAMES, completeInput, parseInput } from '../tui/input.js';
+import { COMMAND_NAMES, completeInput, runInput, type InputView } from '../tui/input.js';
 import { COMMANDS, DEFAULT_ROOM, isValidUsername, nameList, sanitizeText, type ChatMessage, type RoomSummary } from '../src/protocol/index.js';
 
 /** What GET /client.json says about this server (src/web.ts). */
@@ -454,61 +454,30 @@ class App {
     $('suggest').textContent = hint;
   }
 
-  /** One line typed: a message or a command, read with the server's own grammar (tui/input.ts). */
-  private async run(text: string): Promise<void> {
-    const c = this.client;
-    if (!c) return;
-    const cmd = parseInput(text);
-    try {
-      switch (cmd.kind) {
-        case 'say': {
-          // Typed while reconnecting: shown as waiting, sent once the connection is back.
-          const pending = c.state === 'open' ? null : this.pendingLine(cmd.text);
-          try {
-            await c.sayWhenConnected(cmd.text); // drawn by the 'message' event, once
-          } finally {
-            pending?.remove();
-          }
-          break;
-        }
-        case 'join':
-          await c.join(cmd.room);
-          break;
-        case 'leave':
-          await c.leave();
-          break;
-        case 'users': {
-          const list = await c.users(cmd.room);
-          this.notice(`${cmd.room ? `users in ${cmd.room}` : 'users online'}: ${shown(list.join(', '))}`);
-          break;
-        }
-        case 'rooms': {
-          this.roomList = await c.rooms();
-          this.drawRooms();
-          this.notice(`rooms: ${shown(this.roomList.map((r) => `${r.name} (${r.users})`).join(', '))}`);
-          break;
-        }
-        case 'msg':
-          await c.direct(cmd.to, cmd.text);
-          this.direct('you', cmd.to, cmd.text);
-          break;
-        case 'help':
-          for (const h of await c.help()) this.notice(`${h.usage}: ${h.help}`);
-          this.notice('Enter sends, Tab completes, Up/Down recall what you sent, Esc closes the side panel');
-          break;
-        case 'quit':
-          this.signOut();
-          break;
-        case 'error':
-          this.notice(cmd.message);
-          break;
-      }
-    } catch (err) {
-      // A line in flight when the connection dropped may or may not have been stored: say which
-      // line, and that the resume shows it if it was (it is not sent again, which could double it).
-      const line = cmd.kind === 'say' ? ` (your line "${shown(cmd.text)}" may not have been sent; if it was, it shows once reconnected)` : '';
-      this.notice(`error: ${shown((err as Error).message)}${line}`);
-    }
+  /** How this page shows what a typed line gives; what the line does is runInput's (tui/input.ts), as in the terminal. */
+  private readonly inputView: InputView = {
+    notice: (text) => this.notice(shown(text)),
+    // Shown as waiting until it went out (then drawn as a message) or failed.
+    waiting: (text) => {
+      const pending = this.pendingLine(text);
+      return () => pending.remove();
+    },
+    directSent: (to, text) => this.direct('you', to, text),
+    rooms: (list) => {
+      this.roomList = list;
+      this.drawRooms();
+    },
+    helpLine: (usage, help) => `${usage}: ${help}`,
+    keysHelp: 'Enter sends, Tab completes, Up/Down recall what you sent, Esc closes the side panel',
+    // A line in flight when the connection dropped may or may not have been stored: say which
+    // line, and that the resume shows it if it was (it is not sent again, which could double it).
+    failed: (message, line) =>
+      this.notice(`error: ${shown(message)}${line === undefined ? '' : ` (your line "${shown(line)}" may not have been sent; if it was, it shows once reconnected)`}`),
+    quit: () => this.signOut(),
+  };
+
+  private run(text: string): Promise<void> {
+    return this.client ? runInput(this.client, text, this.inputView) : Promise.resolve();
   }
 }
 
