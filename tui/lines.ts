@@ -7,6 +7,7 @@
  */
 import blessed from 'blessed';
 import { sanitizeText, type ChatMessage } from '../src/protocol';
+import { hhmm, timeOf } from './core/clock';
 import { colourOf } from './core/colour';
 
 export { colourOf } from './core/colour';
@@ -18,9 +19,7 @@ export function shown(text: unknown): string {
 
 /** HH:MM of a server timestamp (now when absent or unreadable). */
 export function clock(ts?: string): string {
-  const parsed = ts ? new Date(ts) : new Date();
-  const d = Number.isNaN(parsed.getTime()) ? new Date() : parsed;
-  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+  return hhmm(timeOf(ts));
 }
 
 /** A server notice (or the client's own): grey from end to end, marked with `*`. */

@@ -5,6 +5,7 @@
  * blessed. Everything from the network is drawn with textContent, never as HTML.
  */
 import { ChatClient, type ConnectionState } from '../tui/core/chat-client.js';
+import { hhmm, timeOf } from '../tui/core/clock.js';
 import { colourOf } from '../tui/core/colour.js';
 import { COMMAND_NAMES, completeInput, runInput, type InputView } from '../tui/input.js';
 import { COMMANDS, DEFAULT_ROOM, isValidUsername, nameList, sanitizeText, type ChatMessage, type RoomSummary } from '../src/protocol/index.js';
@@ -34,9 +35,8 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: 
 const shown = (text: unknown) => sanitizeText(typeof text === 'string' ? text : String(text ?? ''));
 
 function clockOf(ts?: string): { label: string; iso: string } {
-  const parsed = ts ? new Date(ts) : new Date();
-  const d = Number.isNaN(parsed.getTime()) ? new Date() : parsed;
-  return { label: `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`, iso: d.toISOString() };
+  const d = timeOf(ts);
+  return { label: hhmm(d), iso: d.toISOString() };
 }
 
 async function loadSettings(): Promise<Settings> {
