@@ -1,7 +1,7 @@
 /**
  * The browser client. All chat logic (protocol, reconnect, resume, deduplication) is the
- * terminal client's headless core (tui/core/chat-client.ts) and its input grammar
- * (tui/input.ts); this file only draws the DOM and reads the keyboard, as tui/view.ts does for
+ * terminal client's headless core (tui/core/chat-client.ts) and its input handling
+ * (tui/input.ts: the grammar, completion, runInput); this file only draws the DOM and reads the keyboard, as tui/view.ts does for
  * blessed. Everything from the network is drawn with textContent, never as HTML.
  */
 import { ChatClient, type ConnectionState } from '../tui/core/chat-client.js';
